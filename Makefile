@@ -1,0 +1,29 @@
+# Two commands set everything up on a fresh machine:
+#   make bench   create .venv, install, run the default benchmark and print its table
+#   make test    create or update .venv, install, run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The CPU build of torch; installed first so nothing else can pull a CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: install bench test clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	@$(PY) -c "import torch, sys; v = torch.__version__; \
+	  sys.exit(0) if v.split('+')[0] == '$(TORCH)'.split('==')[-1] else sys.exit('torch was replaced: ' + v)"
+	touch $@
+
+install: $(VENV)/.installed
+
+bench: install
+	$(PY) -m mmgraph.bench
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache

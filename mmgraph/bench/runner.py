@@ -1,0 +1,134 @@
+"""``run(cfg)``: load a data set, build features and a task, train a model over several seeds.
+
+This is the only place where configuration becomes objects (``hydra.utils.instantiate``);
+data sets, models and tasks never read a config themselves.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mmgraph.bench.records import (command_line, git_state, markdown_table, package_versions,
+                                   summarize, write_json)
+from mmgraph.data.graph import set_model_input
+from mmgraph.errors import ConfigError, MMGraphError
+from mmgraph.train import TrainerConfig, fit, seed_everything
+
+log = logging.getLogger("mmgraph.bench")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; ``cuda`` without a GPU is an error, not a silent CPU run."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} requested but no CUDA device is available; use device=cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"invalid device {name!r}; use auto, cpu, cuda or cuda:<index>") from exc
+
+
+def seeds_of(cfg: DictConfig) -> list[int]:
+    if cfg.get("seeds"):
+        return [int(s) for s in cfg.seeds]
+    if int(cfg.runs) < 1:
+        raise ConfigError(f"runs must be >= 1, got {cfg.runs}")
+    return [int(cfg.seed) + i for i in range(int(cfg.runs))]
+
+
+def trainer_config(node: DictConfig) -> TrainerConfig:
+    """Validate the ``trainer`` group against :class:`TrainerConfig` (types and names)."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(TrainerConfig), node)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or getattr(exc, "key", None)
+        msg = str(exc).splitlines()[0]
+        raise ConfigError(f"trainer.{key}: {msg}" if key else f"trainer: {msg}") from exc
+    return TrainerConfig(**OmegaConf.to_container(merged, resolve=True))
+
+
+def _build(node: DictConfig, what: str, **kwargs) -> Any:
+    """Instantiate a config node, turning constructor errors into one-line ConfigErrors."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc
+        if isinstance(cause, MMGraphError):
+            raise cause
+        target = node.get("_target_", "?")
+        msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
+        raise ConfigError(f"cannot build {what} ({target}): {msg}") from exc
+
+
+def load_dataset(cfg: DictConfig):
+    """The graph of ``cfg.dataset`` with the model input built from ``cfg.features``."""
+    data = _build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
+    modalities = cfg.features.get("modalities")
+    set_model_input(data, list(modalities) if modalities else None)
+    return data
+
+
+def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train and evaluate ``cfg.model`` on ``cfg.dataset`` for every seed; returns the summary row.
+
+    Writes ``runs/seed_<s>.json`` per run and ``summary.json`` + ``results.md`` into
+    ``output_dir`` (the Hydra run directory when called from the command line).
+    """
+    device = resolve_device(str(cfg.device))
+    seeds = seeds_of(cfg)
+    trainer_cfg = trainer_config(cfg.trainer)
+    data = load_dataset(cfg)
+    task = _build(cfg.task, "task")
+    task.setup(data, device, split=OmegaConf.to_container(cfg.dataset.get("split"), resolve=True)
+               if cfg.dataset.get("split") else None)
+    backbone = _build(cfg.model.module, f"model {cfg.model.name}", **task.model_kwargs())
+    model = task.wrap(backbone).to(device)
+    log.info("%s on %s (%s) with %s parameters, device %s, seeds %s", cfg.model.name,
+             cfg.dataset.name, "+".join(data.meta["input"]["modalities"]),
+             f"{sum(p.numel() for p in model.parameters()):,}", device, seeds)
+
+    record_base = {
+        "command": command_line(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "dataset": {k: data.meta[k] for k in ("name", "version", "class_names") if k in data.meta},
+        "features": data.meta.get("features", {}),
+        "input": data.meta.get("input", {}),
+        "task": task.describe(),
+        "device": str(device),
+        "versions": package_versions(),
+        "git": git_state(),
+    }
+    out = Path(output_dir) if output_dir is not None else None
+    runs = []
+    for i, seed in enumerate(seeds):
+        seed_everything(seed)
+        model.reset_parameters()
+        result = fit(task, model, trainer_cfg, desc=f"{cfg.model.name} seed {seed} ({i + 1}/{len(seeds)})")
+        sel = result.selected
+        log.info("seed %d: %s (epoch %d of %d)", seed,
+                 ", ".join(f"test/{m}={v['test']:.4f}" for m, v in sel.items()),
+                 sel[task.primary]["epoch"], result.epochs)
+        record = {**record_base, "seed": seed, **result.to_dict()}
+        runs.append(record)
+        if out is not None:
+            write_json(out / "runs" / f"seed_{seed}.json", record)
+
+    summary = summarize(runs, task.metrics, task.primary)
+    row = {"dataset": cfg.dataset.name, "model": cfg.model.name,
+           "modalities": "+".join(data.meta["input"]["modalities"]), "runs": len(runs),
+           "metrics": list(task.metrics), "primary": task.primary, "summary": summary,
+           "seeds": seeds, "split": record_base["task"].get("split", {}),
+           "input_fingerprint": data.meta["input"]["fingerprint"]}
+    if out is not None:
+        write_json(out / "summary.json", {**row, "record": record_base})
+        (out / "results.md").write_text(markdown_table([row]) + "\n")
+    return row

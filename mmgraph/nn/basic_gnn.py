@@ -1,0 +1,169 @@
+r"""GNN-as-predictor: stacks of message-passing layers with MAGB's options.
+
+:class:`BasicGNN` writes the stacking once (input dropout, normalisation, activation, dropout
+between layers); :class:`GCN`, :class:`GraphSAGE` and :class:`GAT` only choose their layer.
+For a layer stack of depth :math:`L`:
+
+.. math::
+    h^{(0)} = \mathrm{drop}_{p_{in}}(x), \qquad
+    h^{(l)} = \mathrm{drop}_p\big(\sigma(\mathrm{norm}(\mathrm{conv}_l(h^{(l-1)}, A)))\big),
+    \qquad \hat y = \mathrm{conv}_L(h^{(L-1)}, A).
+
+Models are configured only by constructor arguments and never read a config or a file.
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+
+from mmgraph.errors import ConfigError
+
+_ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "prelu": nn.PReLU,
+                "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh}
+_NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in _ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name!r}; choose one of: {', '.join(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]()
+
+
+def make_norm(name: str | None, channels: int) -> nn.Module:
+    if name in (None, "none", False):
+        return nn.Identity()
+    if name not in _NORMS:
+        raise ConfigError(f"unknown norm {name!r}; choose one of: none, {', '.join(_NORMS)}")
+    return _NORMS[name](channels)
+
+
+class BasicGNN(nn.Module):
+    """A stack of ``num_layers`` message-passing layers; subclasses implement :meth:`init_conv`.
+
+    Args:
+        in_channels: input feature size.
+        hidden_channels: width of every hidden layer.
+        out_channels: output size (number of classes, or embedding size).
+        num_layers: number of message-passing layers (>= 1).
+        dropout: dropout after each hidden layer.
+        input_dropout: dropout on the input features.
+        norm: ``"batch"`` (MAGB's BatchNorm between layers), ``"layer"`` or ``None``.
+        activation: ``"relu"``, ``"elu"``, ``"gelu"``, ...
+
+    Shapes:
+        - input: ``x [N, in_channels]``, ``edge_index [2, E]``
+        - output: ``[N, out_channels]``
+    """
+
+    supports_edge_index = True
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int = 2, dropout: float = 0.5, input_dropout: float = 0.0,
+                 norm: str | None = "batch", activation: str = "relu"):
+        super().__init__()
+        if num_layers < 1:
+            raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0 or not 0.0 <= input_dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1); got dropout={dropout}, "
+                              f"input_dropout={input_dropout}")
+        self.in_channels, self.hidden_channels = in_channels, hidden_channels
+        self.out_channels, self.num_layers = out_channels, num_layers
+        self.dropout, self.input_dropout = dropout, input_dropout
+        dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = nn.ModuleList(
+            self.init_conv(dims[i], dims[i + 1], last=i == num_layers - 1) for i in range(num_layers))
+        self.norms = nn.ModuleList(make_norm(norm, hidden_channels) for _ in range(num_layers - 1))
+        self.act = make_activation(activation)
+        # Dropout as modules, not F.dropout(training=...), so that FX tracing (to_hetero)
+        # keeps the train/eval switch instead of baking it in.
+        self.input_drop = nn.Dropout(input_dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def init_conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:
+        for module in list(self.convs) + list(self.norms) + [self.act]:
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        x = self.input_drop(x)
+        for i, conv in enumerate(self.convs):
+            x = conv(x, edge_index)
+            if i < self.num_layers - 1:
+                x = self.norms[i](x)
+                x = self.act(x)
+                x = self.drop(x)
+        return x
+
+    def extra_repr(self) -> str:
+        return (f"in={self.in_channels}, hidden={self.hidden_channels}, out={self.out_channels}, "
+                f"layers={self.num_layers}")
+
+
+class GCN(BasicGNN):
+    """Graph convolutional network (Kipf & Welling, ICLR 2017) on PyG's ``GCNConv``.
+
+    Args:
+        cached: cache the normalised adjacency (transductive full-batch training only).
+        **kwargs: see :class:`BasicGNN`.
+    """
+
+    def __init__(self, *args, cached: bool = False, **kwargs):
+        self.cached = cached
+        super().__init__(*args, **kwargs)
+
+    def init_conv(self, in_channels, out_channels, last):
+        return GCNConv(in_channels, out_channels, cached=self.cached)
+
+
+class GraphSAGE(BasicGNN):
+    """GraphSAGE (Hamilton et al., NeurIPS 2017) on PyG's ``SAGEConv``.
+
+    Args:
+        aggr: neighbour aggregation (``"mean"``, ``"max"``, ``"sum"``).
+        **kwargs: see :class:`BasicGNN`.
+    """
+
+    def __init__(self, *args, aggr: str = "mean", **kwargs):
+        self.aggr = aggr
+        super().__init__(*args, **kwargs)
+
+    def init_conv(self, in_channels, out_channels, last):
+        return SAGEConv(in_channels, out_channels, aggr=self.aggr)
+
+
+class GAT(BasicGNN):
+    """Graph attention network (Velickovic et al., ICLR 2018) on PyG's ``GATConv``.
+
+    Hidden layers concatenate ``heads`` heads of ``hidden_channels // heads`` channels each,
+    so ``hidden_channels`` is the total width. The output layer averages ``out_heads`` heads.
+
+    Args:
+        heads: attention heads in hidden layers; must divide ``hidden_channels``.
+        out_heads: attention heads in the output layer (averaged).
+        attn_dropout: dropout on the attention coefficients.
+        negative_slope: LeakyReLU slope inside the attention.
+        **kwargs: see :class:`BasicGNN`.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *args,
+                 heads: int = 3, out_heads: int = 1, attn_dropout: float = 0.0,
+                 negative_slope: float = 0.2, **kwargs):
+        if hidden_channels % heads:
+            raise ConfigError(f"GAT hidden_channels ({hidden_channels}) must be divisible by "
+                              f"heads ({heads})")
+        self.heads, self.out_heads = heads, out_heads
+        self.attn_dropout, self.negative_slope = attn_dropout, negative_slope
+        super().__init__(in_channels, hidden_channels, out_channels, *args, **kwargs)
+
+    def init_conv(self, in_channels, out_channels, last):
+        if last:
+            return GATConv(in_channels, out_channels, heads=self.out_heads, concat=False,
+                           dropout=self.attn_dropout, negative_slope=self.negative_slope)
+        return GATConv(in_channels, out_channels // self.heads, heads=self.heads, concat=True,
+                       dropout=self.attn_dropout, negative_slope=self.negative_slope)
+
+
+__all__ = ["BasicGNN", "GCN", "GraphSAGE", "GAT", "make_activation", "make_norm"]

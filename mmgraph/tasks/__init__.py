@@ -1,0 +1,6 @@
+"""Prediction problems the runner trains and evaluates (one loop per task kind)."""
+from mmgraph.tasks.base import Task
+from mmgraph.tasks.link_prediction import LinkPrediction
+from mmgraph.tasks.node_classification import NodeClassification
+
+__all__ = ["Task", "NodeClassification", "LinkPrediction"]

@@ -1,0 +1,71 @@
+"""The task interface: what the one training loop asks of every kind of prediction problem.
+
+A :class:`Task` owns the data tensors a problem needs, the loss, and how predictions become
+metrics (always through :class:`mmgraph.evaluator.Evaluator`, so no model picks its own
+metric). The trainer (:func:`mmgraph.train.fit`) owns everything else: seeds, optimiser,
+schedule, early stopping and model selection on the validation split.
+
+The interface is shaped so that node classification, link prediction, entity ranking over a
+knowledge base (``evaluate`` ranks every mention against the KB), text generation from
+neighbour context (``train_epoch`` runs teacher-forced batches, ``evaluate`` decodes and
+scores) and graph-level prediction (``setup`` builds loaders of per-patient graphs) are all
+a ``setup`` / ``model_kwargs`` / ``wrap`` / ``train_epoch`` / ``evaluate`` quintet.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import nn
+from torch_geometric.data import HeteroData
+
+from mmgraph.evaluator import Evaluator
+
+Metrics = dict[str, dict[str, float]]  # split -> metric name -> value
+
+
+class Task(ABC):
+    """One kind of prediction problem on a multimodal graph.
+
+    Subclasses set :attr:`kind` to an :class:`~mmgraph.evaluator.Evaluator` task name.
+    """
+
+    kind: str = ""
+
+    def __init__(self) -> None:
+        self.evaluator = Evaluator(self.kind)
+        self.device = torch.device("cpu")
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(self.evaluator.metrics)
+
+    @property
+    def primary(self) -> str:
+        """The validation metric that drives early stopping and the LR schedule."""
+        return self.evaluator.primary
+
+    @abstractmethod
+    def setup(self, data: HeteroData, device: torch.device, split: dict | None = None) -> None:
+        """Prepare tensors (on ``device``) and splits from the graph; called once per run set."""
+
+    @abstractmethod
+    def model_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments the task imposes on the model (``in_channels``, ...)."""
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """Attach task-specific heads (decoders, pooling) to a backbone; identity by default."""
+        return model
+
+    @abstractmethod
+    def train_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> float:
+        """One pass over the training data; returns the mean training loss."""
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module) -> Metrics:
+        """Metrics for the ``train``, ``val`` and ``test`` splits."""
+
+    def describe(self) -> dict[str, Any]:
+        """What to record about the task (split sizes, negatives, ...) with every result."""
+        return {"kind": self.kind}

@@ -1,0 +1,118 @@
+"""The one training and evaluation loop, shared by every model of every task kind.
+
+The loop is task-agnostic: a :class:`~mmgraph.tasks.Task` supplies ``train_epoch`` and
+``evaluate``; the trainer owns the optimiser, warm-up and plateau schedule, early stopping
+and model selection. Selection is on the validation split only: for every metric, the epoch
+with the best validation value of *that* metric is selected (MAGB's protocol) and the test
+value at that epoch is reported. Test values are computed alongside but never compared.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mmgraph.errors import ConfigError
+from mmgraph.tasks.base import Task
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation and selection settings (MAGB's defaults)."""
+
+    max_epochs: int = 1000          # upper bound on epochs
+    patience: int | None = 100      # stop after this many epochs without a better val primary metric
+    min_epochs: int = 0             # never stop before this epoch
+    optimizer: str = "adamw"        # "adam" or "adamw"
+    lr: float = 0.005
+    weight_decay: float = 0.0
+    warmup_epochs: int = 0          # linear LR warm-up from lr/warmup_epochs to lr
+    lr_factor: float = 0.5          # ReduceLROnPlateau factor on the val primary metric
+    lr_patience: int | None = 100   # plateau patience; None disables the schedule
+    min_lr: float = 0.0
+    eval_every: int = 1             # evaluate every this many epochs
+    progress: bool = True           # tqdm bar over epochs
+
+
+@dataclass
+class FitResult:
+    """What one run produced: per-metric selected epochs and the training history."""
+
+    selected: dict[str, dict[str, Any]]      # metric -> {"epoch", "val", "test", "train"}
+    epochs: int                               # epochs actually run
+    seconds: float                            # wall time of the loop
+    stopped_early: bool
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(params, cfg: TrainerConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; choose one of: adam, adamw")
+
+
+def fit(task: Task, model: nn.Module, cfg: TrainerConfig, desc: str = "train") -> FitResult:
+    """Train ``model`` on ``task`` and select, per metric, the epoch with the best validation value."""
+    if cfg.max_epochs < 1:
+        raise ConfigError(f"trainer.max_epochs must be >= 1, got {cfg.max_epochs}")
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
+        if cfg.lr_patience is not None else None)
+    primary = task.primary
+    selected: dict[str, dict[str, Any]] = {m: {"epoch": -1, "val": -math.inf, "test": math.nan,
+                                               "train": math.nan} for m in task.metrics}
+    history: list[dict[str, float]] = []
+    since_best, stopped, epoch = 0, False, 0
+    start = time.perf_counter()
+    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, disable=not cfg.progress, leave=False,
+               dynamic_ncols=True)
+    for epoch in bar:
+        if cfg.warmup_epochs and epoch <= cfg.warmup_epochs:
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * epoch / cfg.warmup_epochs
+        loss = task.train_epoch(model, optimizer)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss} at epoch {epoch}; "
+                                     f"lower trainer.lr or check the features for NaN")
+        if epoch % cfg.eval_every and epoch != cfg.max_epochs:
+            continue
+        metrics = task.evaluate(model)
+        row = {"epoch": epoch, "loss": loss, "lr": optimizer.param_groups[0]["lr"]}
+        row.update({f"{split}/{m}": v for split, values in metrics.items() for m, v in values.items()})
+        history.append(row)
+        for m, best in selected.items():
+            if metrics["val"][m] > best["val"]:
+                selected[m] = {"epoch": epoch, "val": metrics["val"][m],
+                               "test": metrics["test"][m], "train": metrics["train"][m]}
+        improved = selected[primary]["epoch"] == epoch
+        since_best = 0 if improved else since_best + cfg.eval_every
+        if plateau is not None and epoch > cfg.warmup_epochs:
+            plateau.step(metrics["val"][primary])
+        bar.set_postfix(loss=f"{loss:.4f}", val=f"{metrics['val'][primary]:.4f}",
+                        best=f"{selected[primary]['val']:.4f}", refresh=False)
+        if cfg.patience is not None and since_best >= cfg.patience and epoch >= cfg.min_epochs:
+            stopped = True
+            break
+    bar.close()
+    return FitResult(selected=selected, epochs=epoch, seconds=time.perf_counter() - start,
+                     stopped_early=stopped, history=history)

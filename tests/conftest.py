@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny fake multimodal graph and a temporary Cora root."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmgraph.data.graph import RawList, add_feature, new_graph, set_model_input
+from mmgraph.data.splits import apply_split
+
+SHARED_PLANETOID = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
+
+
+def fake_graph(num_nodes: int = 20, num_classes: int = 3, seed: int = 0):
+    """~20 nodes, two modalities with a missing value each, two relations, a 10/5/5 split."""
+    gen = torch.Generator().manual_seed(seed)
+    data = new_graph("fake", "0", "item", [f"c{i}" for i in range(num_classes)])
+    data["item"].num_nodes = num_nodes
+    y = torch.arange(num_nodes) % num_classes
+    data["item"].y = y
+    texts = [f"text of node {i} class {int(y[i])}" for i in range(num_nodes)]
+    texts[3] = None
+    data["item"].text = RawList(texts)
+    data["item"].text_mask = torch.tensor([t is not None for t in texts])
+    data["item"].image = RawList([None if i == 5 else f"img/{i}.png" for i in range(num_nodes)])
+    data["item"].image_mask = torch.tensor([i != 5 for i in range(num_nodes)])
+    centers = torch.randn(num_classes, 8, generator=gen) * 2
+    add_feature(data, "text", centers[y] + torch.randn(num_nodes, 8, generator=gen), "fake-text")
+    add_feature(data, "image", torch.randn(num_nodes, 4, generator=gen), "fake-image")
+    ring = torch.arange(num_nodes)
+    ei = torch.stack([ring, (ring + 1) % num_nodes])
+    data["item", "near", "item"].edge_index = torch.cat([ei, ei.flip(0)], 1)
+    same = torch.stack([ring, (ring + num_classes) % num_nodes])
+    data["item", "same", "item"].edge_index = torch.cat([same, same.flip(0)], 1)
+    set_model_input(data, ["text", "image"])
+    perm = torch.randperm(num_nodes, generator=gen)
+    apply_split(data, perm[:10], perm[10:15], perm[15:], name="fake")
+    return data
+
+
+@pytest.fixture
+def graph():
+    return fake_graph()
+
+
+@pytest.fixture
+def cora_root(tmp_path: Path) -> Path:
+    """A data root with Cora's Planetoid raw files copied from ../shared/data."""
+    if not SHARED_PLANETOID.is_dir():
+        pytest.skip(f"Planetoid raw files not found at {SHARED_PLANETOID}")
+    raw = tmp_path / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    for f in SHARED_PLANETOID.glob("ind.cora.*"):
+        shutil.copy(f, raw / f.name)
+    return tmp_path

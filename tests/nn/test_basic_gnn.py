@@ -1,0 +1,87 @@
+import pytest
+import torch
+from torch import nn
+
+from mmgraph.errors import ConfigError
+from mmgraph.nn import GAT, GCN, MLP, GraphSAGE
+
+MODELS = [MLP, GCN, GraphSAGE, GAT]
+
+
+def _graph():
+    x = torch.randn(6, 5)
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]])
+    return x, torch.cat([ei, ei.flip(0)], 1)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_shapes_and_layer_count(cls, num_layers):
+    x, ei = _graph()
+    model = cls(5, 12, 3, num_layers=num_layers, heads=3) if cls is GAT else cls(5, 12, 3, num_layers=num_layers)
+    assert model(x, ei).shape == (6, 3)
+    assert len(model.convs) == num_layers and len(model.norms) == num_layers - 1
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_reset_parameters_is_a_seeded_reinitialisation(cls):
+    model = cls(5, 12, 3)
+
+    def init(seed):
+        torch.manual_seed(seed)
+        model.reset_parameters()
+        return [p.detach().clone() for p in model.parameters()]
+
+    first = init(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    again = init(0)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    other = init(1)
+    assert any(not torch.equal(a, b) for a, b in zip(first, other) if a.dim() > 1)
+
+
+def test_mlp_ignores_the_graph_and_gnns_do_not():
+    x, ei = _graph()
+    for cls, uses_graph in [(MLP, False), (GCN, True), (GraphSAGE, True), (GAT, True)]:
+        torch.manual_seed(0)
+        model = cls(5, 12, 3, dropout=0.0).eval()
+        other = torch.tensor([[0, 2], [3, 5]])
+        changed = not torch.allclose(model(x, ei), model(x, other))
+        assert changed == uses_graph, cls.__name__
+
+
+def test_dropout_is_a_module_and_follows_train_eval():
+    x, ei = _graph()
+    model = GCN(5, 64, 3, dropout=0.9, input_dropout=0.5)
+    assert isinstance(model.drop, nn.Dropout)
+    model.eval()
+    assert torch.equal(model(x, ei), model(x, ei))
+    model.train()
+    assert not torch.equal(model(x, ei), model(x, ei))
+
+
+def test_options_are_honoured():
+    model = GCN(5, 8, 3, norm="layer", activation="elu")
+    assert isinstance(model.norms[0], nn.LayerNorm) and isinstance(model.act, nn.ELU)
+    assert isinstance(GCN(5, 8, 3, norm=None).norms[0], nn.Identity)
+    gat = GAT(5, 16, 3, heads=4, out_heads=2, attn_dropout=0.3)
+    assert gat.convs[0].heads == 4 and gat.convs[0].out_channels == 4
+    assert gat.convs[1].heads == 2 and not gat.convs[1].concat and gat.convs[1].dropout == 0.3
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"num_layers": 0}, "num_layers"),
+    ({"dropout": 1.5}, "dropout"),
+    ({"norm": "group"}, "unknown norm"),
+    ({"activation": "swish"}, "unknown activation"),
+])
+def test_bad_options_raise_config_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        GCN(5, 8, 3, **kwargs)
+
+
+def test_gat_heads_must_divide_hidden():
+    with pytest.raises(ConfigError, match="divisible"):
+        GAT(5, 10, 3, heads=3)
