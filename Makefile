@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 install: $(VENV)/.installed
 
 bench: install
-	$(PY) -m mmgraph.bench
+	$(PY) -m mmgraph.bench --multirun model=mlp,gcn,sage,gat
 
 test: install
 	$(PY) -m pytest -q

@@ -1,6 +1,7 @@
 """Transductive node classification, full batch."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import torch
@@ -41,9 +42,15 @@ class NodeClassification(Task):
         self.x = graph.x.to(device)
         self.edge_index = graph.edge_index.to(device)
         self.y = graph.y.to(device)
-        self.index = {k: v.to(device) for k, v in split_indices(graph).items()}
-        if (self.y[self.index["train"]] < 0).any():
-            raise DataError("training nodes include unlabelled nodes (y = -1); fix the split")
+        self.index = {}
+        for split, idx in split_indices(graph).items():
+            labelled = idx[graph.y[idx] >= 0]
+            if labelled.numel() < idx.numel():
+                warnings.warn(f"{idx.numel() - labelled.numel()} unlabelled nodes (y = -1) left out "
+                              f"of the {split} split", stacklevel=2)
+            if labelled.numel() == 0:
+                raise DataError(f"the {split} split has no labelled nodes")
+            self.index[split] = labelled.to(device)
         self.split_meta = data.meta.get("split", {})
 
     def model_kwargs(self) -> dict[str, Any]:

@@ -86,3 +86,12 @@ def test_link_prediction_bad_ratios():
         LinkPrediction(val_ratio=0.6, test_ratio=0.5)
     with pytest.raises(ConfigError, match="unknown link decoder"):
         LinkPrediction(decoder="cosine").wrap(GCN(4, 4, 4))
+
+
+def test_unlabelled_nodes_are_left_out_with_a_counted_warning(graph):
+    graph["item"].y[[0, 1]] = -1
+    task = NodeClassification()
+    with pytest.warns(UserWarning, match="unlabelled nodes"):
+        task.setup(graph, CPU)
+    assert all((task.y[idx] >= 0).all() for idx in task.index.values())
+    assert sum(idx.numel() for idx in task.index.values()) == 18
