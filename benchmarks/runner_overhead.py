@@ -239,6 +239,7 @@ def bench_model(model: str, graph: dict, args: argparse.Namespace) -> dict[str, 
         order = ("runner", "minimal") if r % 2 == 0 else ("minimal", "runner")
         for side in order:
             _reset_peak()
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
             if side == "runner":
                 fit_s, total_s, epochs = runner_once(cfg)
                 assert epochs == args.epochs, (epochs, args.epochs)
@@ -246,9 +247,12 @@ def bench_model(model: str, graph: dict, args: argparse.Namespace) -> dict[str, 
                 res["setup"].append(total_s - fit_s)
             else:
                 res["minimal"].append(1000 * minimal(args.epochs, args.seed + r) / args.epochs)
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
             res[f"peak_{side}"] = max(res[f"peak_{side}"], _peak_mb())
             print(f"  round {r + 1}/{args.repeats} {side:<7s} {res[side][-1]:9.1f} ms/epoch  "
-                  f"(peak RSS {_peak_mb():,.0f} MiB)", flush=True)
+                  f"(peak RSS {_peak_mb():,.0f} MiB; whole call: user {ru1.ru_utime - ru0.ru_utime:.1f} s, "
+                  f"sys {ru1.ru_stime - ru0.ru_stime:.1f} s, "
+                  f"{(ru1.ru_minflt - ru0.ru_minflt) / 1e6:.1f}M page faults)", flush=True)
     return res
 
 
@@ -318,8 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--edges", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=384, help="text_dim = image_dim (x is 2 x dim)")
     ap.add_argument("--models", default="gcn,gat", help="comma-separated: gcn, gat")
-    ap.add_argument("--epochs", type=int, default=8, help="timed epochs per round and side")
-    ap.add_argument("--repeats", type=int, default=3, help="alternating rounds per model")
+    ap.add_argument("--epochs", type=int, default=5, help="timed epochs per round and side")
+    ap.add_argument("--repeats", type=int, default=5, help="alternating rounds per model")
     ap.add_argument("--gcn-hidden", type=int, default=256)
     ap.add_argument("--gat-hidden", type=int, default=192, help="total width (heads x per head)")
     ap.add_argument("--heads", type=int, default=3)
