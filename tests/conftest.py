@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny fake multimodal graph and a temporary Cora root."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -49,7 +50,10 @@ def graph():
 def cora_root(tmp_path: Path) -> Path:
     """A data root with Cora's Planetoid raw files copied from ../shared/data."""
     if not SHARED_PLANETOID.is_dir():
-        pytest.skip(f"Planetoid raw files not found at {SHARED_PLANETOID}")
+        message = f"Planetoid raw files not found at {SHARED_PLANETOID}"
+        if os.environ.get("CI"):  # the Cora anchor must run in CI, never silently skip
+            pytest.fail(message)
+        pytest.skip(message)
     raw = tmp_path / "Cora" / "raw"
     raw.mkdir(parents=True)
     for f in SHARED_PLANETOID.glob("ind.cora.*"):

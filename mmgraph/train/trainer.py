@@ -38,7 +38,7 @@ class TrainerConfig:
     lr_patience: int | None = 100   # plateau patience; None disables the schedule
     min_lr: float = 0.0
     eval_every: int = 1             # evaluate every this many epochs
-    progress: bool = True           # tqdm bar over epochs
+    progress: bool = True           # tqdm bar over epochs (shown only on a terminal)
 
 
 @dataclass
@@ -84,8 +84,9 @@ def fit(task: Task, model: nn.Module, cfg: TrainerConfig, desc: str = "train") -
     history: list[dict[str, float]] = []
     since_best, stopped, epoch = 0, False, 0
     start = time.perf_counter()
-    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, disable=not cfg.progress, leave=False,
-               dynamic_ncols=True)
+    # disable=None lets tqdm hide the bar when stderr is not a terminal (CI logs, pipes).
+    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, disable=None if cfg.progress else True,
+               leave=False, dynamic_ncols=True)
     for epoch in bar:
         if cfg.warmup_epochs and epoch <= cfg.warmup_epochs:
             for group in optimizer.param_groups:
