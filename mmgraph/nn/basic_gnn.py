@@ -55,8 +55,6 @@ class BasicGNN(nn.Module):
         - output: ``[N, out_channels]``
     """
 
-    supports_edge_index = True
-
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int = 2, dropout: float = 0.5, input_dropout: float = 0.0,
                  norm: str | None = "batch", activation: str = "relu"):

@@ -13,8 +13,6 @@ class MLP(BasicGNN):
     every node model has the same call signature.
     """
 
-    supports_edge_index = False
-
     def init_conv(self, in_channels, out_channels, last):
         return _IgnoreGraph(nn.Linear(in_channels, out_channels))
 
