@@ -137,6 +137,12 @@ class MinimalGAT(nn.Module):
         return self.conv2(x, edge_index)
 
 
+def make_minimal(model: str, in_channels: int, hidden: int, num_classes: int, heads: int) -> nn.Module:
+    if model == "gcn":
+        return MinimalGCN(in_channels, hidden, num_classes)
+    return MinimalGAT(in_channels, hidden, num_classes, heads=heads)
+
+
 def minimal_loop(model, x, edge_index, y, train, val, test, epochs, lr, weight_decay) -> float:
     """``epochs`` full-batch epochs (train step + eval forward); returns the loop's seconds."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -151,9 +157,8 @@ def minimal_loop(model, x, edge_index, y, train, val, test, epochs, lr, weight_d
         model.eval()
         with torch.no_grad():
             pred = model(x, edge_index).argmax(dim=-1)
-        accs = [float((pred[idx] == y[idx]).float().mean()) for idx in (train, val, test)]
-        last = (float(loss.detach()), accs)  # what an example prints each epoch
-    del last
+        # What an example prints each epoch: the loss and three accuracies as Python floats.
+        float(loss.detach()), [float((pred[idx] == y[idx]).float().mean()) for idx in (train, val, test)]
     return time.perf_counter() - start
 
 
@@ -218,9 +223,7 @@ def bench_model(model: str, graph: dict, args: argparse.Namespace) -> dict[str, 
 
     def new_minimal(seed: int) -> nn.Module:
         torch.manual_seed(seed)
-        if model == "gcn":
-            return MinimalGCN(in_ch, hidden, n_cls)
-        return MinimalGAT(in_ch, hidden, n_cls, heads=args.heads)
+        return make_minimal(model, in_ch, hidden, n_cls, args.heads)
 
     def minimal(epochs: int, seed: int) -> float:
         m = new_minimal(seed)
@@ -272,8 +275,7 @@ def profile_model(model: str, graph: dict, args: argparse.Namespace, top: int) -
             prof.runcall(runner_once, cfg)
         else:
             torch.manual_seed(args.seed)
-            m = (MinimalGCN(in_ch, hidden, n_cls) if model == "gcn"
-                 else MinimalGAT(in_ch, hidden, n_cls, heads=args.heads))
+            m = make_minimal(model, in_ch, hidden, n_cls, args.heads)
             prof.runcall(minimal_loop, m, graph["x"], graph["edge_index"], graph["y"],
                          graph["train"], graph["val"], graph["test"], args.epochs,
                          float(tr.lr), float(tr.weight_decay))
