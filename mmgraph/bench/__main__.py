@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     from mmgraph.bench.runner import run
     from mmgraph.paths import config_dir
 
+    from mmgraph._malloc import tune_malloc
+
+    tune_malloc()
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     try:

@@ -69,11 +69,25 @@ def _build(node: DictConfig, what: str, **kwargs) -> Any:
         raise ConfigError(f"cannot build {what} ({target}): {msg}") from exc
 
 
-def load_dataset(cfg: DictConfig):
-    """The graph of ``cfg.dataset`` with the model input built from ``cfg.features``."""
+def load_dataset(cfg: DictConfig, device: torch.device | None = None):
+    """The graph of ``cfg.dataset`` with features computed or loaded and the model input built.
+
+    Features: ``cfg.features.encoders`` (modality -> encoder) always applies; features the data
+    set comes with are kept otherwise; the data set config's ``encoders`` fill in the rest. See
+    :func:`mmgraph.features.attach_features`.
+    """
+    from mmgraph.features import attach_features
+
     data = _build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
-    modalities = cfg.features.get("modalities")
-    set_model_input(data, list(modalities) if modalities else None)
+    feats = cfg.features
+    modalities = feats.get("modalities")
+    modalities = list(modalities) if modalities else None
+    plain = lambda node: OmegaConf.to_container(node, resolve=True) if node is not None else None  # noqa: E731
+    attach_features(data, encoders=plain(feats.get("encoders")), defaults=plain(cfg.dataset.get("encoders")),
+                    modalities=modalities, cache_dir=feats.get("cache_dir"),
+                    storage=feats.get("storage", "float32"), batch_size=feats.get("batch_size"),
+                    num_workers=int(feats.get("num_workers", 2)), device=device or "cpu")
+    set_model_input(data, modalities)
     return data
 
 
@@ -86,8 +100,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]
     device = resolve_device(str(cfg.device))
     seeds = seeds_of(cfg)
     trainer_cfg = trainer_config(cfg.trainer)
-    data = load_dataset(cfg)
-    task = _build(cfg.task, "task")
+    data = load_dataset(cfg, device)
+    extra = {}
+    if "edge_types" in cfg.task and cfg.task.get("edge_types") is None and cfg.dataset.get("edge_types"):
+        extra["edge_types"] = list(cfg.dataset.edge_types)  # the data set's choice of relations
+    task = _build(cfg.task, "task", **extra)
     task.setup(data, device, split=OmegaConf.to_container(cfg.dataset.get("split"), resolve=True)
                if cfg.dataset.get("split") else None)
     backbone = _build(cfg.model.module, f"model {cfg.model.name}", **task.model_kwargs())

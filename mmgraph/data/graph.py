@@ -122,6 +122,14 @@ def modalities(data: HeteroData, node_type: str | None = None) -> list[str]:
     return sorted(k[2:] for k in store.keys() if k.startswith("x_"))
 
 
+def feature_fingerprint(data: HeteroData, modality: str, encoder: str, spec: dict | None = None,
+                        node_type: str | None = None) -> str:
+    """The fingerprint :func:`add_feature` records for ``x_<modality>`` (also a cache key)."""
+    return fingerprint({"dataset": data.meta["name"], "version": data.meta["version"],
+                        "node_type": node_type or target_type(data), "modality": modality,
+                        "encoder": encoder, "spec": spec or {}})
+
+
 def add_feature(data: HeteroData, modality: str, x: Tensor, encoder: str,
                 spec: dict | None = None, node_type: str | None = None,
                 mask: Tensor | None = None) -> str:
@@ -150,9 +158,7 @@ def add_feature(data: HeteroData, modality: str, x: Tensor, encoder: str,
         mask = mask & ~bad
     store[f"x_{modality}"] = x
     store[f"{modality}_mask"] = mask.bool()
-    fp = fingerprint({"dataset": data.meta["name"], "version": data.meta["version"],
-                      "node_type": node_type, "modality": modality, "encoder": encoder,
-                      "spec": spec or {}})
+    fp = feature_fingerprint(data, modality, encoder, spec, node_type)
     data.meta["features"][f"x_{modality}"] = {"encoder": encoder, "dim": int(x.size(1)),
                                               "fingerprint": fp, "spec": spec or {}}
     return fp

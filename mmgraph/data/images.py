@@ -107,7 +107,7 @@ def _decode(fp: BinaryIO, name: str, max_side: int | None) -> Image.Image:
         if img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):
             full = full[::-1]                            # a quarter turn swaps the sides
         img = ImageOps.exif_transpose(img)
-        return _fit(_to_rgb(img), max_side, full)
+        return _shrink_to_rgb(img, max_side, full)
     except DataError:
         raise
     except Image.DecompressionBombError as exc:
@@ -131,6 +131,18 @@ def _fit(img: Image.Image, max_side: int | None, full: tuple[int, int]) -> Image
     if img.size == target:
         return img
     return img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _shrink_to_rgb(img: Image.Image, max_side: int | None, full: tuple[int, int]) -> Image.Image:
+    """:func:`_fit` then :func:`_to_rgb`: shrinking first makes compositing a large transparent
+    image cheap (Pillow resamples RGBA/LA with premultiplied alpha, so the result matches)."""
+    if max_side is None or max(full) <= max_side:
+        return _to_rgb(img)
+    if "transparency" in img.info or img.mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    if img.mode in ("RGB", "RGBA", "L", "LA"):
+        return _to_rgb(_fit(img, max_side, full))
+    return _fit(_to_rgb(img), max_side, full)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

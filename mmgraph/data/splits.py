@@ -21,7 +21,7 @@ from mmgraph.errors import ConfigError, DataError
 
 Split = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-SPLITS = ("magb", "kshot", "public")
+SPLITS = ("magb", "kshot", "public", "given")
 
 
 def _as_numpy(values: Any, dtype=None) -> np.ndarray:
@@ -270,7 +270,8 @@ def make_split(data: HeteroData | Data, name: str, node_type: str | None = None,
         ``val_ratio``, ``few_shot``, ``seed``.
         ``"kshot"``: :func:`kshot_split`; params ``k``, ``num_val``, ``val_per_class``,
         ``num_test``, ``seed``.
-        ``"public"``: keep the masks the data set ships with (checked and recorded).
+        ``"public"`` (alias ``"given"``): keep the masks the data set ships with (checked and
+        recorded), e.g. Planetoid's public split or MM-GRAPH's ``split.pt``.
 
     Raises:
         ConfigError: Unknown split name or parameter.
@@ -291,7 +292,7 @@ def make_split(data: HeteroData | Data, name: str, node_type: str | None = None,
         if labels is None:
             raise DataError("kshot split needs labels y on the target nodes")
         train, val, test = kshot_split(labels, **params)
-    elif name == "public":
+    elif name in ("public", "given"):
         _check_params(name, params, ())
         missing = [k for k in ("train_mask", "val_mask", "test_mask")
                    if getattr(store, k, None) is None]
@@ -299,6 +300,9 @@ def make_split(data: HeteroData | Data, name: str, node_type: str | None = None,
             raise DataError(f"split 'public' keeps the data set's own masks, but it has no "
                             f"{missing[0]}; use split 'magb' or 'kshot'")
         train, val, test = (store[f"{k}_mask"].nonzero().view(-1) for k in ("train", "val", "test"))
+        prior = getattr(data, "meta", {}).get("split") if isinstance(getattr(data, "meta", None), dict) else None
+        if name == "given" and prior:  # keep the loader's own name and parameters in the record
+            name, params = prior.get("name", name), dict(prior.get("params", {}))
     else:
         raise ConfigError(f"unknown split {name!r}; valid: {', '.join(SPLITS)}")
     return apply_split(data, train, val, test, name, params, node_type=node_type)

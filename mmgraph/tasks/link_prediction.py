@@ -84,8 +84,11 @@ class LinkPrediction(Task):
         self.eval_chunk = eval_chunk
 
     def setup(self, data: HeteroData, device: torch.device, split: dict | None = None) -> None:
-        # ``split`` is the data set's node split; link prediction makes its own edge split.
+        # ``split`` is the data set's node split; link prediction makes its own edge split,
+        # unless the data set ships one (``meta["lp_split"]``, e.g. MM-GRAPH's).
         self.device = device
+        if data.meta.get("lp_split"):
+            return self._setup_given(data, device)
         graph = homogeneous_view(data, self.edge_types)
         if getattr(graph, "x", None) is None:
             raise DataError("the graph has no model input 'x'; choose modalities with "
@@ -117,6 +120,37 @@ class LinkPrediction(Task):
         self.split_meta = {"name": "random_edges", "seed": self.split_seed,
                            "sizes": {k: int(v.size(1)) for k, v in parts.items()},
                            "fingerprint": tensor_digest(*(parts[k] for k in ("train", "val", "test")))}
+
+    def _setup_given(self, data: HeteroData, device: torch.device) -> None:
+        """Use the data set's own edge split: train edges for message passing and training,
+        its validation/test positives ranked against its own negatives ``[P, K]``."""
+        info = data.meta["lp_split"]
+        et = tuple(info["edge_type"])
+        graph = homogeneous_view(data, [et])
+        if getattr(graph, "x", None) is None:
+            raise DataError("the graph has no model input 'x'; choose modalities with "
+                            "features.modalities=[...]")
+        store = data[et]
+        missing = [k for k in ("train_pos", "val_pos", "val_neg", "test_pos", "test_neg") if k not in store]
+        if missing:
+            raise DataError(f"the data set's edge split lacks {missing[0]} on {et}")
+        gen = torch.Generator().manual_seed(self.split_seed)
+        train = store.train_pos
+        self.num_nodes = graph.num_nodes
+        self.x = graph.x.to(device)
+        self.train_pairs = train.to(device)
+        self.edge_index = graph.edge_index.to(device)  # the loader keeps only training edges
+        n_val = store.val_pos.size(1)
+        sample = torch.randperm(train.size(1), generator=gen)[:max(n_val, 1)]
+        self.pos = {"train": train[:, sample].to(device), "val": store.val_pos.to(device),
+                    "test": store.test_pos.to(device)}
+        k = store.val_neg.size(1)
+        self.neg = {"train": torch.randint(0, self.num_nodes, (sample.numel(), k), generator=gen).to(device),
+                    "val": store.val_neg.to(device), "test": store.test_neg.to(device)}
+        self.num_neg_eval = k
+        self.split_meta = {"name": "given", **{kk: v for kk, v in info.items() if kk != "edge_type"},
+                           "edge_type": list(et),
+                           "sizes": {"train": int(train.size(1)), "val": n_val, "test": int(store.test_pos.size(1))}}
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"in_channels": self.x.size(1), "out_channels": self.embedding_channels}

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-SMALL = ["dataset.loader.num_nodes=300", "dataset.loader.num_edges=2000", "trainer=fast",
+SMALL = ["dataset=synthetic", "dataset.loader.num_nodes=300", "dataset.loader.num_edges=2000", "trainer=fast",
          "trainer.max_epochs=3", "runs=1", "trainer.progress=false"]
 
 

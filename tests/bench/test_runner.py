@@ -12,7 +12,7 @@ from mmgraph.bench.runner import run
 from mmgraph.errors import ConfigError
 from mmgraph.paths import config_dir
 
-SMALL = ["dataset.loader.num_nodes=400", "dataset.loader.num_edges=3000", "dataset.loader.text_dim=16",
+SMALL = ["dataset=synthetic", "dataset.loader.num_nodes=400", "dataset.loader.num_edges=3000", "dataset.loader.text_dim=16",
          "dataset.loader.image_dim=16", "trainer=fast", "trainer.max_epochs=8", "trainer.progress=false",
          "runs=2"]
 
