@@ -16,9 +16,9 @@ pass; a text is tokenised alone (no padding), an image is decoded and preprocess
 process right before its forward pass. No caching.
 
 *Pipeline* (:func:`mmgraph.features.encode_nodes` with ``cache_dir=False``, so no cache hit can
-help): identical items are encoded once; texts are sorted by token length and batched (64);
-images are decoded and preprocessed by 2 worker processes while the model runs on batches of
-16, channels-last. The row "pipeline, no dedup" switches deduplication off to show what batching
+help): identical items are encoded once; texts are sorted by token length and batched (16,
+the CPU default); images are decoded and preprocessed by 2 worker processes while the model
+runs on pairs of images (the CPU default), channels-last. The row "pipeline, no dedup" switches deduplication off to show what batching
 and workers alone give.
 
 Protocol: one untimed warm-up of each side on 16 nodes, then ``--repeats`` rounds, alternating

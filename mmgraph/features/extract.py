@@ -125,7 +125,8 @@ def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
         cache_dir: root of the feature cache; ``None`` = ``<data root>/features``; ``False``
             disables caching.
         storage: ``float32`` or ``float16`` on disk (features are float32 in memory).
-        batch_size: items per forward pass (default: the encoder's per-modality default).
+        batch_size: items per forward pass (default: the encoder's per-modality default for the
+            device; small on CPUs, where big batches are slower per item).
         num_workers: image decoding processes (0 = decode in this process).
         progress: show a progress bar (``None``: only on a terminal).
         attach: store the result as ``x_<modality>`` on ``data``.
@@ -196,7 +197,7 @@ def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
         digest.update(b"\x01" if k is None else k.encode("utf-8", "surrogatepass") + b"\x00")
     spec = {**enc.spec(), "storage": storage, "items": digest.hexdigest()}
     fp = feature_fingerprint(data, modality, enc.name, spec, node_type)
-    bs = int(batch_size or enc.batch_size.get(modality, 8))
+    bs = int(batch_size or enc.default_batch_size(modality))
     t0 = time.perf_counter()
     from_cache, unreadable = False, 0
 

@@ -25,7 +25,7 @@ def test_runs_and_prints_a_table(tmp_path):
 
 @pytest.mark.parametrize("args, message, status", [
     (["model=transformerx"], "unknown model 'transformerx'; valid model names: gat, gcn, mlp, sage", 2),
-    (["dataset=imagenet"], "unknown dataset 'imagenet'; valid dataset names: cora, synthetic", 2),
+    (["dataset=imagenet"], "unknown dataset 'imagenet'; valid dataset names: cora, magb_grocery,", 2),
     (["model"], "malformed override 'model'", 2),
     (["trainer.lrr=0.1"], "unknown config key 'trainer.lrr'; valid keys of trainer: eval_every, lr,", 2),
     (["device=cuda:7"] if "torch" not in sys.modules else ["device=cuda:7"], "device=cuda:7", 2),
@@ -36,7 +36,7 @@ def test_bad_input_is_one_line(args, message, status, tmp_path):
         import torch
         if torch.cuda.is_available():
             pytest.skip("a CUDA device exists here")
-    out = cli(*args, *SMALL, tmp_path=tmp_path)
+    out = cli(*SMALL, *args, tmp_path=tmp_path)
     assert out.returncode == status
     errors = [line for line in out.stderr.splitlines() if line.strip() and not line.startswith("[")]
     assert len(errors) == 1, out.stderr

