@@ -14,7 +14,7 @@ Models are configured only by constructor arguments and never read a config or a
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, SAGEConv
 
 from mmgraph.errors import ConfigError
 
@@ -156,12 +156,24 @@ class GAT(BasicGNN):
         self.attn_dropout, self.negative_slope = attn_dropout, negative_slope
         super().__init__(in_channels, hidden_channels, out_channels, *args, **kwargs)
 
+    conv_class = GATConv
+
     def init_conv(self, in_channels, out_channels, last):
         if last:
-            return GATConv(in_channels, out_channels, heads=self.out_heads, concat=False,
-                           dropout=self.attn_dropout, negative_slope=self.negative_slope)
-        return GATConv(in_channels, out_channels // self.heads, heads=self.heads, concat=True,
-                       dropout=self.attn_dropout, negative_slope=self.negative_slope)
+            return self.conv_class(in_channels, out_channels, heads=self.out_heads, concat=False,
+                                   dropout=self.attn_dropout, negative_slope=self.negative_slope)
+        return self.conv_class(in_channels, out_channels // self.heads, heads=self.heads, concat=True,
+                               dropout=self.attn_dropout, negative_slope=self.negative_slope)
 
 
-__all__ = ["BasicGNN", "GCN", "GraphSAGE", "GAT", "make_activation", "make_norm"]
+class GATv2(GAT):
+    """GATv2 (Brody, Alon & Yahav, ICLR 2022): "dynamic" attention, on PyG's ``GATv2Conv``.
+
+    The attention scores apply the LeakyReLU before the attention vector, so the ranking of
+    neighbours can depend on the query node. Same arguments and widths as :class:`GAT`.
+    """
+
+    conv_class = GATv2Conv
+
+
+__all__ = ["BasicGNN", "GCN", "GraphSAGE", "GAT", "GATv2", "make_activation", "make_norm"]

@@ -24,7 +24,7 @@ def test_runs_and_prints_a_table(tmp_path):
 
 
 @pytest.mark.parametrize("args, message, status", [
-    (["model=transformerx"], "unknown model 'transformerx'; valid model names: gat, gcn, mlp, sage", 2),
+    (["model=transformerx"], "unknown model 'transformerx'; valid model names: gat, gatv2, gcn, mlp, sage", 2),
     (["dataset=imagenet"], "unknown dataset 'imagenet'; valid dataset names: cora, magb_grocery,", 2),
     (["model"], "malformed override 'model'", 2),
     (["trainer.lrr=0.1"], "unknown config key 'trainer.lrr'; valid keys of trainer: eval_every, lr,", 2),

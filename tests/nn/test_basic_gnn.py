@@ -3,9 +3,9 @@ import torch
 from torch import nn
 
 from mmgraph.errors import ConfigError
-from mmgraph.nn import GAT, GCN, MLP, GraphSAGE
+from mmgraph.nn import GAT, GCN, MLP, GATv2, GraphSAGE
 
-MODELS = [MLP, GCN, GraphSAGE, GAT]
+MODELS = [MLP, GCN, GraphSAGE, GAT, GATv2]
 
 
 def _graph():
@@ -18,7 +18,7 @@ def _graph():
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 def test_shapes_and_layer_count(cls, num_layers):
     x, ei = _graph()
-    model = cls(5, 12, 3, num_layers=num_layers, heads=3) if cls is GAT else cls(5, 12, 3, num_layers=num_layers)
+    model = cls(5, 12, 3, num_layers=num_layers, heads=3) if cls in (GAT, GATv2) else cls(5, 12, 3, num_layers=num_layers)
     assert model(x, ei).shape == (6, 3)
     assert len(model.convs) == num_layers and len(model.norms) == num_layers - 1
 
@@ -44,7 +44,7 @@ def test_reset_parameters_is_a_seeded_reinitialisation(cls):
 
 def test_mlp_ignores_the_graph_and_gnns_do_not():
     x, ei = _graph()
-    for cls, uses_graph in [(MLP, False), (GCN, True), (GraphSAGE, True), (GAT, True)]:
+    for cls, uses_graph in [(MLP, False), (GCN, True), (GraphSAGE, True), (GAT, True), (GATv2, True)]:
         torch.manual_seed(0)
         model = cls(5, 12, 3, dropout=0.0).eval()
         other = torch.tensor([[0, 2], [3, 5]])
@@ -85,3 +85,11 @@ def test_bad_options_raise_config_errors(kwargs, match):
 def test_gat_heads_must_divide_hidden():
     with pytest.raises(ConfigError, match="divisible"):
         GAT(5, 10, 3, heads=3)
+
+
+def test_gatv2_uses_dynamic_attention_layers():
+    from torch_geometric.nn import GATConv, GATv2Conv
+
+    model = GATv2(5, 12, 3, heads=3)
+    assert all(type(c) is GATv2Conv for c in model.convs)
+    assert all(type(c) is GATConv for c in GAT(5, 12, 3, heads=3).convs)
