@@ -9,7 +9,7 @@ modality the encoder produces that the data set has raw inputs for), ``cache_dir
 ``storage`` (float32 | float16), ``batch_size``, ``num_workers``, ``device``. Any other
 ``key=value`` is a config override as for ``python -m mmgraph.bench`` (e.g.
 ``dataset.loader.keep_label_words=true``). Prints one line per modality: encoder, items,
-distinct items, missing, seconds, items/s and the cache entry. Errors are one line on stderr
+distinct items, missing, seconds, distinct items per second and the cache entry. Errors are one line on stderr
 (exit status 2 for configuration, 1 for data).
 """
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _run(own: dict, overrides: list[str]) -> list:
             raise ConfigError(f"{cfg.dataset.name} names no default encoders; pass encoder=<name>")
         mods = [own["modality"]] if "modality" in own else None
         results = attach_features(data, encoders=defaults, modalities=mods, **kwargs)
-    print(f"\n| modality | encoder | dim | items | distinct | missing | seconds | items/s | cache |")
+    print(f"\n| modality | encoder | dim | items | distinct | missing | seconds | distinct/s | cache |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         where = "loaded" if r.from_cache else "computed"

@@ -478,9 +478,6 @@ class HFVLMEncoder(Encoder):
         hidden = out.hidden_states[-1].float()
         return mean_pool(hidden, enc["attention_mask"]).cpu()
 
-    def text_lengths(self, texts: Sequence[str]) -> list[int]:
-        return [len(t) for t in texts]
-
     def encode_text(self, texts: list[str]) -> Tensor:
         self.check_modality("text")
         return torch.cat([self._forward(t, None) for t in texts])

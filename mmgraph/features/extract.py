@@ -351,8 +351,9 @@ def attach_features(data: HeteroData, encoders: Mapping[str, Any] | None = None,
     store = data[target_type(data)]
     have = {k[2:] for k in store.keys() if k.startswith("x_")}
     raw = {m for m in ("text", "image") if m in store}
+    order = {m: i for i, m in enumerate(MODALITIES)}
     wanted = list(modalities) if modalities else sorted(raw | have | set(encoders),
-                                                        key=lambda m: (MODALITIES + (m,)).index(m))
+                                                        key=lambda m: (order.get(m, len(order)), m))
     unknown = [m for m in encoders if m not in MODALITIES]
     if unknown:
         raise ConfigError(f"features.encoders has unknown modality {unknown[0]!r}; use text, image or joint")
