@@ -78,7 +78,8 @@ def _cell(stat: dict[str, float], scale: float) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """Rows of ``{"dataset", "model", "modalities", "runs", "summary", "metrics", "primary"}``
-    as a Markdown table; metric values in percent, mean ± unbiased std over runs."""
+    as a Markdown table; metric values in percent, mean ± unbiased std over runs. A ``fusion``
+    column follows ``modalities`` when some row has a ``fusion`` other than ``none``."""
     if not rows:
         return ""
     metrics: list[str] = []
@@ -88,12 +89,14 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         if row["primary"] not in primaries:
             primaries.append(row["primary"])
-    head = ["dataset", "model", "modalities", "runs"] + [f"val {p}" for p in primaries] + \
+    fused = any(row.get("fusion", "none") != "none" for row in rows)
+    head = ["dataset", "model", "modalities"] + ["fusion"] * fused + ["runs"] + [f"val {p}" for p in primaries] + \
            [f"test {m}" for m in metrics] + ["epochs", "s/run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for row in rows:
         s = row["summary"]
-        cells = [row["dataset"], row["model"], row["modalities"], str(row["runs"])]
+        cells = [row["dataset"], row["model"], row["modalities"]] + [row.get("fusion", "none")] * fused + \
+                [str(row["runs"])]
         cells += [_cell(s[f"val/{p}"], 100) if f"val/{p}" in s else "" for p in primaries]
         cells += [_cell(s[f"test/{m}"], 100) if f"test/{m}" in s else "" for m in metrics]
         cells += [f"{s['epochs']:.0f}", f"{s['seconds_per_run']:.1f}"]

@@ -5,6 +5,7 @@ data sets, models and tasks never read a config themselves.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,42 @@ def _build(node: DictConfig, what: str, **kwargs) -> Any:
         raise ConfigError(f"cannot build {what} ({target}): {msg}") from exc
 
 
+def fusion_label(cfg: DictConfig) -> str:
+    """The fusion of a run as the tables show it: ``none``, ``concat``, ``late-logits``, ..."""
+    node = cfg.get("fusion")
+    kind = str(node.get("kind", "none")) if node is not None else "none"
+    return f"late-{node.get('late_level', 'logits')}" if kind == "late" else kind
+
+
+def build_model(cfg: DictConfig, data, model_kwargs: dict[str, Any]) -> torch.nn.Module:
+    """``cfg.model.module`` built with the task's constructor arguments; unless ``cfg.fusion.kind``
+    is ``none``, wrapped in a :class:`~mmgraph.nn.FusionModel` (``late``: one model per modality)
+    over the input modalities of ``data.meta["input"]``, in the order of the blocks of ``x``."""
+    what = f"model {cfg.model.name}"
+    node = cfg.get("fusion")
+    kind = str(node.get("kind", "none")) if node is not None else "none"
+    if kind == "none":
+        return _build(cfg.model.module, what, **model_kwargs)
+    from mmgraph.nn.fusion import FusionModel
+
+    info = data.meta["input"]
+    mods = list(info["modalities"])
+    dims = [int(data[info["node_type"]][f"x_{m}"].size(1)) for m in mods]
+    if "in_channels" in model_kwargs and sum(dims) != model_kwargs["in_channels"]:
+        raise ConfigError(f"fusion {kind}: the input has {model_kwargs['in_channels']} channels but its "
+                          f"modalities {'+'.join(mods)} have {sum(dims)}")
+
+    def factory(in_channels: int, out_channels: int) -> torch.nn.Module:
+        return _build(cfg.model.module, what, **{**model_kwargs, "in_channels": in_channels,
+                                                  "out_channels": out_channels})
+
+    params = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "kind"}
+    try:
+        return FusionModel(dims, factory, model_kwargs["out_channels"], kind=kind, modalities=mods, **params)
+    except TypeError as exc:
+        raise ConfigError(f"cannot build fusion {kind}: {str(exc).splitlines()[-1]}") from exc
+
+
 def load_dataset(cfg: DictConfig, device: torch.device | None = None):
     """The graph of ``cfg.dataset`` with features computed or loaded and the model input built.
 
@@ -107,7 +144,16 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]
     task = _build(cfg.task, "task", **extra)
     task.setup(data, device, split=OmegaConf.to_container(cfg.dataset.get("split"), resolve=True)
                if cfg.dataset.get("split") else None)
-    backbone = _build(cfg.model.module, f"model {cfg.model.name}", **task.model_kwargs())
+    if cfg.model.get("hetero"):  # node and relation types kept: see mmgraph.nn.hetero
+        if fusion_label(cfg) != "none":
+            raise ConfigError(f"fusion {fusion_label(cfg)} is not available for heterogeneous "
+                              f"models (model {cfg.model.name}); use fusion=none")
+        if "hetero" not in inspect.signature(task.model_kwargs).parameters:
+            raise ConfigError(f"task {task.kind} does not support heterogeneous models "
+                              f"(model {cfg.model.name}); use node_classification")
+        backbone = _build(cfg.model.module, f"model {cfg.model.name}", **task.model_kwargs(hetero=True))
+    else:
+        backbone = build_model(cfg, data, task.model_kwargs())  # with cfg.fusion around it, if any
     model = task.wrap(backbone).to(device)
     log.info("%s on %s (%s) with %s parameters, device %s, seeds %s", cfg.model.name,
              cfg.dataset.name, "+".join(data.meta["input"]["modalities"]),
@@ -141,7 +187,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]
 
     summary = summarize(runs, task.metrics, task.primary)
     row = {"dataset": cfg.dataset.name, "model": cfg.model.name,
-           "modalities": "+".join(data.meta["input"]["modalities"]), "runs": len(runs),
+           "modalities": "+".join(data.meta["input"]["modalities"]), "fusion": fusion_label(cfg),
+           "runs": len(runs),
            "metrics": list(task.metrics), "primary": task.primary, "summary": summary,
            "seeds": seeds, "split": record_base["task"].get("split", {}),
            "input_fingerprint": data.meta["input"]["fingerprint"]}

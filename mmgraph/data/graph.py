@@ -187,6 +187,31 @@ def set_model_input(data: HeteroData, modalities: Iterable[str] | None = None,
     return data
 
 
+def modality_mask(data: HeteroData | Data, modalities: Sequence[str] | None = None,
+                  node_type: str | None = None) -> Tensor:
+    """``bool [N, M]``: column ``j`` is ``<modalities[j]>_mask`` (all ``True`` without one).
+
+    ``data`` is a ``HeteroData`` (the ``node_type`` store, the target type by default; the
+    modalities default to those of ``data.meta["input"]``) or a ``Data`` such as
+    :func:`homogeneous_view` (then ``modalities`` is required). Fusion models
+    (:class:`mmgraph.nn.FusionModel`) take it as ``modality_mask``, in the order of ``x``'s blocks.
+    """
+    if isinstance(data, HeteroData):
+        if modalities is None:
+            modalities = data.meta.get("input", {}).get("modalities")
+        store = data[node_type or data.meta.get("input", {}).get("node_type") or target_type(data)]
+    else:
+        store = data
+    if not modalities:
+        raise DataError("no input modalities to build a modality mask from; call set_model_input first")
+    n = store.num_nodes
+    cols = []
+    for m in modalities:
+        mask = getattr(store, f"{m}_mask", None) if f"{m}_mask" in store else None
+        cols.append(torch.ones(n, dtype=torch.bool) if mask is None else mask.bool().view(-1))
+    return torch.stack(cols, dim=1)
+
+
 def relations(data: HeteroData, node_type: str | None = None) -> list[EdgeType]:
     """Edge types whose source and destination are both ``node_type``."""
     node_type = node_type or target_type(data)

@@ -505,10 +505,16 @@ def load_magb(name: str, root: str | os.PathLike = "datasets", download: bool = 
         has_dgl = True
     except Exception:  # noqa: BLE001 - a broken DGL install is treated as no DGL
         has_dgl = False
+    stored = None
     if has_dgl:
-        stored = _edges_from_dgl(files.get(f"{spec.prefix}Graph.pt"), y)
-        graph_source = f"{spec.prefix}Graph.pt (dgl)"
-    else:
+        try:
+            graph_file = files.get(f"{spec.prefix}Graph.pt")
+        except DataError as exc:  # not published for this data set, or offline: the CSV has the edges
+            warnings.warn(f"{exc}; rebuilding the edges from {csv_path.name} instead", stacklevel=2)
+        else:
+            stored = _edges_from_dgl(graph_file, y)
+            graph_source = f"{spec.prefix}Graph.pt (dgl)"
+    if stored is None:
         stored = _edges_from_csv(cols, spec, n, csv_path)
         graph_source = f"{spec.prefix}.csv (rebuilt like MAGB's construct_graph)"
 

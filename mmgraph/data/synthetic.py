@@ -42,6 +42,12 @@ property a multimodal graph learner depends on has its own knob.
    with probability ``missing_rate``; the two events are mutually exclusive, so every node keeps
    at least one modality (hence ``missing_rate <= 0.5``). Missing text is ``None`` with a zero
    row in ``x_text`` and ``text_mask`` False; the same for images.
+7. *Tags (optional, off by default).* With ``num_tags > 0`` there is a second node type, ``tag``
+   (no features; ``name`` = ``tag_<i>``), for heterogeneous models. Tag ``t`` belongs to class
+   ``t mod num_classes``. Each item draws ``tags_per_node`` tags (duplicates merged): with
+   probability ``tag_informativeness`` a uniform tag of its own class, otherwise a uniform tag.
+   Relations ``(item, has_tag, tag)`` and its reverse ``(tag, tag_of, item)``. Everything else,
+   and with ``num_tags = 0`` the whole graph and its fingerprints, is unchanged.
 
 Independent random streams (children of ``numpy.random.SeedSequence(seed)``) drive labels,
 edges, text, images, missingness and feature noise, so e.g. changing ``homophily`` leaves the
@@ -420,7 +426,8 @@ def make_synthetic(num_nodes: int = 3000, num_classes: int = 6, num_edges: int =
                    missing_rate: float = 0.1, text_length: tuple[int, int] = (8, 24),
                    vocab_size: int = 50, noise_vocab_size: int = 300,
                    clarity_concentration: float = 2.0, feature_noise: float = 0.3,
-                   seed: int = 0) -> HeteroData:
+                   seed: int = 0, num_tags: int = 0, tags_per_node: int = 3,
+                   tag_informativeness: float = 0.6) -> HeteroData:
     """Generate a synthetic multimodal graph; see the module docstring for the model.
 
     Args:
@@ -444,11 +451,15 @@ def make_synthetic(num_nodes: int = 3000, num_classes: int = 6, num_edges: int =
             clarity; small values make nodes either clear or uninformative.
         feature_noise: std of the Gaussian noise added to present feature rows.
         seed: seed of every random draw.
+        num_tags: number of ``tag`` nodes (0: none; else >= num_classes).
+        tags_per_node: tag draws per item (>= 1).
+        tag_informativeness: probability, in [0, 1], that a draw is a tag of the item's class.
 
     Returns:
         A :class:`HeteroData` following :mod:`mmgraph.data.graph`, with ``item`` nodes carrying
         ``y``, ``text``/``text_mask``/``x_text``, ``image``/``image_mask``/``x_image`` and ``x``,
-        and the relation ``("item", "links", "item")``.
+        and the relation ``("item", "links", "item")``; with ``num_tags > 0`` also ``tag``
+        nodes and the relations ``("item", "has_tag", "tag")`` and ``("tag", "tag_of", "item")``.
 
     Raises:
         ConfigError: an argument is outside its valid range.
@@ -457,10 +468,11 @@ def make_synthetic(num_nodes: int = 3000, num_classes: int = 6, num_edges: int =
                   image_dim, text_informativeness, image_informativeness, missing_rate,
                   text_length, vocab_size, noise_vocab_size, clarity_concentration,
                   feature_noise, seed)
+    p.update(_validate_tags(num_tags, tags_per_node, tag_informativeness, p["num_classes"]))
     n, c = p["num_nodes"], p["num_classes"]
-    streams = np.random.SeedSequence(p["seed"]).spawn(8)
+    streams = np.random.SeedSequence(p["seed"]).spawn(9)  # children 0-7 as with spawn(8)
     (rng_label, rng_degree, rng_edge, rng_text, rng_image, rng_missing,
-     rng_text_noise, rng_image_noise) = (np.random.default_rng(s) for s in streams)
+     rng_text_noise, rng_image_noise, rng_tags) = (np.random.default_rng(s) for s in streams)
 
     y = _labels(n, c, rng_label)
     theta = _propensities(n, p["num_edges"], p["degree_power"], rng_degree)
@@ -504,9 +516,41 @@ def make_synthetic(num_nodes: int = 3000, num_classes: int = 6, num_edges: int =
     del x_image
     logger.debug("stage done: image")
 
+    if p.get("num_tags"):
+        _add_tags(data, y, p, rng_tags)
+        logger.debug("stage done: tags")
+
     set_model_input(data, ["text", "image"])
     logger.debug("stage done: model input")
     return data
+
+
+def _validate_tags(num_tags: Any, tags_per_node: Any, informativeness: Any, c: int) -> dict:
+    """The tag parameters for ``p``: none at all when ``num_tags`` is 0 (fingerprints unchanged)."""
+    if _check_int("num_tags", num_tags, 0) == 0:
+        return {}
+    if num_tags < c:
+        raise ConfigError(f"num_tags must be 0 or >= num_classes={c} (a tag per class); got {num_tags}")
+    return {"num_tags": int(num_tags), "tags_per_node": _check_int("tags_per_node", tags_per_node, 1),
+            "tag_informativeness": _check_float("tag_informativeness", informativeness, 0.0, 1.0)}
+
+
+def _add_tags(data: HeteroData, y: np.ndarray, p: dict, rng: np.random.Generator) -> None:
+    n, c, t, k = p["num_nodes"], p["num_classes"], p["num_tags"], p["tags_per_node"]
+    node = np.repeat(np.arange(n, dtype=np.int64), k)
+    cls = y[node]
+    per_class = (t - 1 - cls) // c + 1                     # tags cls, cls + c, cls + 2c, ... < t
+    own = cls + c * np.floor(rng.random(node.size) * per_class).astype(np.int64)
+    tag = np.where(rng.random(node.size) < p["tag_informativeness"], own,
+                   rng.integers(0, t, size=node.size))
+    keys = np.unique(node * t + tag)                       # sorted by (item, tag), no duplicates
+    has = torch.from_numpy(np.stack([keys // t, keys % t]))
+    width = len(str(t - 1))
+    data["tag"].num_nodes = t
+    data["tag"].name = RawList(f"tag_{i:0{width}d}" for i in range(t))
+    data["item", "has_tag", "tag"].edge_index = has
+    back = has.flip(0)
+    data["tag", "tag_of", "item"].edge_index = back[:, torch.argsort(back[0] * n + back[1])]
 
 
 def parse_image_ref(ref: str) -> dict[str, Any]:

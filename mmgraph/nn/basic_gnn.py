@@ -10,13 +10,23 @@ For a layer stack of depth :math:`L`:
     \qquad \hat y = \mathrm{conv}_L(h^{(L-1)}, A).
 
 Models are configured only by constructor arguments and never read a config or a file.
+
+Every model takes the graph either as PyG's ``edge_index`` ``[2, E]`` or as an
+:class:`~mmgraph.nn.sparse.Adjacency`. GCN, GraphSAGE and GAT layers are PyG's convolutions
+(same parameters, same results, usable by ``to_hetero``) with an extra path for an
+``Adjacency`` that aggregates with sparse-dense products instead of per-edge feature tensors:
+the tasks pass one to every model whose ``accepts_adjacency`` is true.
 """
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, SAGEConv
 
 from mmgraph.errors import ConfigError
+from mmgraph.nn.dropout import Dropout
+from mmgraph.nn.sparse import Adjacency, segment_softmax, spmm
 
 _ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "prelu": nn.PReLU,
                 "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh}
@@ -35,6 +45,75 @@ def make_norm(name: str | None, channels: int) -> nn.Module:
     if name not in _NORMS:
         raise ConfigError(f"unknown norm {name!r}; choose one of: none, {', '.join(_NORMS)}")
     return _NORMS[name](channels)
+
+
+def _initialised(lin: nn.Module) -> bool:
+    return not isinstance(getattr(lin, "weight", None), nn.parameter.UninitializedParameter)
+
+
+class GCNLayer(GCNConv):
+    r"""PyG's ``GCNConv``; with an :class:`Adjacency` it computes
+    :math:`\hat A (X W) + b` as one sparse product per layer (aggregating before the
+    projection when that is the narrower side)."""
+
+    def forward(self, x, edge_index, edge_weight=None):  # type: ignore[override]
+        if (not isinstance(edge_index, Adjacency) or edge_weight is not None or self.improved
+                or not isinstance(x, Tensor) or not _initialised(self.lin)):
+            return super().forward(x, edge_index, edge_weight)
+        adj = edge_index.with_self_loops() if self.add_self_loops else edge_index
+        w = adj.gcn_weights() if self.normalize else x.new_ones(adj.num_edges)
+        if x.size(-1) < self.out_channels:
+            out = self.lin(spmm(adj, w, x))
+        else:
+            out = spmm(adj, w, self.lin(x))
+        return out + self.bias if self.bias is not None else out
+
+
+class SAGELayer(SAGEConv):
+    """PyG's ``SAGEConv``; with an :class:`Adjacency` and a mean or sum aggregation it
+    aggregates with one sparse product, on the projected features when they are narrower."""
+
+    def forward(self, x, edge_index, size=None):  # type: ignore[override]
+        if (not isinstance(edge_index, Adjacency) or not isinstance(x, Tensor) or self.project
+                or self.aggr not in ("mean", "sum", "add") or not _initialised(self.lin_l)):
+            return super().forward(x, edge_index, size)
+        adj = edge_index
+        w = adj.mean_weights() if self.aggr == "mean" else x.new_ones(adj.num_edges)
+        if x.size(-1) > self.out_channels:  # mean(x) W == mean(x W): aggregate the narrower side
+            out = spmm(adj, w, F.linear(x, self.lin_l.weight))
+            if self.lin_l.bias is not None:
+                out = out + self.lin_l.bias
+        else:
+            out = self.lin_l(spmm(adj, w, x))
+        if self.root_weight:
+            out = out + self.lin_r(x)
+        return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
+
+
+class GATLayer(GATConv):
+    """PyG's ``GATConv``; with an :class:`Adjacency` it computes the attention per edge
+    (``[E, heads]``) and aggregates each head with a sparse product, never materialising the
+    ``[E, heads, channels]`` messages."""
+
+    def forward(self, x, edge_index, edge_attr=None, size=None,  # type: ignore[override]
+                return_attention_weights=None):
+        if (not isinstance(edge_index, Adjacency) or not isinstance(x, Tensor) or self.lin is None
+                or edge_attr is not None or self.lin_edge is not None or return_attention_weights
+                or not _initialised(self.lin)):
+            return super().forward(x, edge_index, edge_attr, size, return_attention_weights)
+        heads, ch = self.heads, self.out_channels
+        res = self.res(x) if self.res is not None else None
+        h = self.lin(x).view(-1, heads, ch)
+        a_src = (h * self.att_src).sum(-1)
+        a_dst = (h * self.att_dst).sum(-1)
+        adj = edge_index.with_self_loops() if self.add_self_loops else edge_index
+        scores = F.leaky_relu(a_src[adj.col] + a_dst[adj.row], self.negative_slope)
+        alpha = F.dropout(segment_softmax(scores, adj), p=self.dropout, training=self.training)
+        out = spmm(adj, alpha, h)  # [N, heads, ch]
+        out = out.reshape(-1, heads * ch) if self.concat else out.mean(dim=1)
+        if res is not None:
+            out = out + res
+        return out + self.bias if self.bias is not None else out
 
 
 class BasicGNN(nn.Module):
@@ -74,8 +153,11 @@ class BasicGNN(nn.Module):
         self.act = make_activation(activation)
         # Dropout as modules, not F.dropout(training=...), so that FX tracing (to_hetero)
         # keeps the train/eval switch instead of baking it in.
-        self.input_drop = nn.Dropout(input_dropout)
-        self.drop = nn.Dropout(dropout)
+        self.input_drop = Dropout(input_dropout)
+        self.drop = Dropout(dropout)
+
+    #: whether ``forward`` takes an :class:`~mmgraph.nn.sparse.Adjacency` as the graph
+    accepts_adjacency = False
 
     def init_conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
         raise NotImplementedError
@@ -85,7 +167,7 @@ class BasicGNN(nn.Module):
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor | Adjacency) -> Tensor:
         x = self.input_drop(x)
         for i, conv in enumerate(self.convs):
             x = conv(x, edge_index)
@@ -108,12 +190,14 @@ class GCN(BasicGNN):
         **kwargs: see :class:`BasicGNN`.
     """
 
+    accepts_adjacency = True
+
     def __init__(self, *args, cached: bool = False, **kwargs):
         self.cached = cached
         super().__init__(*args, **kwargs)
 
     def init_conv(self, in_channels, out_channels, last):
-        return GCNConv(in_channels, out_channels, cached=self.cached)
+        return GCNLayer(in_channels, out_channels, cached=self.cached)
 
 
 class GraphSAGE(BasicGNN):
@@ -124,12 +208,14 @@ class GraphSAGE(BasicGNN):
         **kwargs: see :class:`BasicGNN`.
     """
 
+    accepts_adjacency = True
+
     def __init__(self, *args, aggr: str = "mean", **kwargs):
         self.aggr = aggr
         super().__init__(*args, **kwargs)
 
     def init_conv(self, in_channels, out_channels, last):
-        return SAGEConv(in_channels, out_channels, aggr=self.aggr)
+        return SAGELayer(in_channels, out_channels, aggr=self.aggr)
 
 
 class GAT(BasicGNN):
@@ -156,7 +242,8 @@ class GAT(BasicGNN):
         self.attn_dropout, self.negative_slope = attn_dropout, negative_slope
         super().__init__(in_channels, hidden_channels, out_channels, *args, **kwargs)
 
-    conv_class = GATConv
+    conv_class = GATLayer
+    accepts_adjacency = True
 
     def init_conv(self, in_channels, out_channels, last):
         if last:
@@ -174,6 +261,8 @@ class GATv2(GAT):
     """
 
     conv_class = GATv2Conv
+    accepts_adjacency = False  # its attention needs per-edge feature vectors: edge_index path
 
 
-__all__ = ["BasicGNN", "GCN", "GraphSAGE", "GAT", "GATv2", "make_activation", "make_norm"]
+__all__ = ["BasicGNN", "GCN", "GraphSAGE", "GAT", "GATv2", "GCNLayer", "SAGELayer", "GATLayer",
+           "make_activation", "make_norm"]

@@ -13,6 +13,8 @@ class MLP(BasicGNN):
     every node model has the same call signature.
     """
 
+    accepts_adjacency = True
+
     def init_conv(self, in_channels, out_channels, last):
         return _IgnoreGraph(nn.Linear(in_channels, out_channels))
 

@@ -21,8 +21,17 @@ from torch import nn
 from torch_geometric.data import HeteroData
 
 from mmgraph.evaluator import Evaluator
+from mmgraph.nn.sparse import Adjacency
 
 Metrics = dict[str, dict[str, float]]  # split -> metric name -> value
+
+
+def graph_input(model: nn.Module, edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor | Adjacency:
+    """The graph argument a model is called with: an :class:`~mmgraph.nn.sparse.Adjacency`
+    (built once here) for models whose ``accepts_adjacency`` is true, else ``edge_index``."""
+    if getattr(model, "accepts_adjacency", False):
+        return Adjacency.from_edge_index(edge_index, num_nodes)
+    return edge_index
 
 
 class Task(ABC):
@@ -69,3 +78,21 @@ class Task(ABC):
     def describe(self) -> dict[str, Any]:
         """What to record about the task (split sizes, negatives, ...) with every result."""
         return {"kind": self.kind}
+
+    @staticmethod
+    def input_modality_mask(data: HeteroData, graph, device: torch.device) -> torch.Tensor | None:
+        """``bool [N, M]`` presence of the input modalities (``data.meta["input"]``) on the nodes of
+        ``graph`` (e.g. the homogeneous view), on ``device``; ``None`` when the input is unknown."""
+        from mmgraph.data.graph import modality_mask
+
+        mods = getattr(data, "meta", {}).get("input", {}).get("modalities")
+        return modality_mask(graph, mods).to(device) if mods else None
+
+    @staticmethod
+    def _forward(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor,
+                 modality_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Call a node model; models with ``wants_modality_mask`` (fusion) also get the mask
+        (rows aligned with ``x``: slice it with the same node index as ``x`` in mini-batches)."""
+        if modality_mask is not None and getattr(model, "wants_modality_mask", False):
+            return model(x, edge_index, modality_mask=modality_mask)
+        return model(x, edge_index)

@@ -18,7 +18,7 @@ from torch_geometric.data import HeteroData
 
 from mmgraph.data.graph import homogeneous_view, tensor_digest
 from mmgraph.errors import ConfigError, DataError
-from mmgraph.tasks.base import Metrics, Task
+from mmgraph.tasks.base import Metrics, Task, graph_input
 
 
 class LinkModel(nn.Module):
@@ -46,7 +46,18 @@ class LinkModel(nn.Module):
                 if hasattr(layer, "reset_parameters"):
                     layer.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+    @property
+    def accepts_adjacency(self) -> bool:
+        return bool(getattr(self.encoder, "accepts_adjacency", False))
+
+    @property
+    def wants_modality_mask(self) -> bool:
+        """Pass-through: the task hands the modality mask on when the encoder (fusion) takes it."""
+        return bool(getattr(self.encoder, "wants_modality_mask", False))
+
+    def forward(self, x: Tensor, edge_index, modality_mask: Tensor | None = None) -> Tensor:
+        if modality_mask is not None and self.wants_modality_mask:
+            return self.encoder(x, edge_index, modality_mask=modality_mask)
         return self.encoder(x, edge_index)
 
     def score(self, z_src: Tensor, z_dst: Tensor) -> Tensor:
@@ -108,6 +119,7 @@ class LinkPrediction(Task):
         train = parts["train"]
         self.num_nodes = n
         self.x = graph.x.to(device)
+        self.modality_mask = self.input_modality_mask(data, graph, device)  # bool [N, M] or None
         self.train_pairs = train.to(device)
         self.edge_index = torch.cat([train, train.flip(0)], dim=1).to(device)
         self.pos = {k: v.to(device) for k, v in parts.items()}
@@ -138,6 +150,7 @@ class LinkPrediction(Task):
         train = store.train_pos
         self.num_nodes = graph.num_nodes
         self.x = graph.x.to(device)
+        self.modality_mask = self.input_modality_mask(data, graph, device)
         self.train_pairs = train.to(device)
         self.edge_index = graph.edge_index.to(device)  # the loader keeps only training edges
         n_val = store.val_pos.size(1)
@@ -156,12 +169,14 @@ class LinkPrediction(Task):
         return {"in_channels": self.x.size(1), "out_channels": self.embedding_channels}
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        return LinkModel(model, self.decoder, self.embedding_channels)
+        link = LinkModel(model, self.decoder, self.embedding_channels)
+        self.graph = graph_input(model, self.edge_index, self.num_nodes)
+        return link
 
     def train_epoch(self, model: LinkModel, optimizer: torch.optim.Optimizer) -> float:
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        z = model(self.x, self.edge_index)
+        z = self._forward(model, self.x, self.graph, self.modality_mask)
         pos = self.train_pairs
         neg = torch.randint(0, self.num_nodes, pos.shape, device=self.device)
         logits = torch.cat([model.score(z[pos[0]], z[pos[1]]), model.score(z[neg[0]], z[neg[1]])])
@@ -174,7 +189,7 @@ class LinkPrediction(Task):
     @torch.no_grad()
     def evaluate(self, model: LinkModel) -> Metrics:
         model.eval()
-        z = model(self.x, self.edge_index)
+        z = self._forward(model, self.x, self.graph, self.modality_mask)
         out = {}
         for split, pos in self.pos.items():
             neg = self.neg[split]

@@ -1,4 +1,4 @@
-"""Transductive node classification, full batch."""
+"""Transductive node classification, full batch or in mini-batches of sampled neighbourhoods."""
 from __future__ import annotations
 
 import warnings
@@ -11,8 +11,8 @@ from torch_geometric.data import HeteroData
 
 from mmgraph.data.graph import homogeneous_view, split_indices
 from mmgraph.data.splits import make_split
-from mmgraph.errors import DataError
-from mmgraph.tasks.base import Metrics, Task
+from mmgraph.errors import ConfigError, DataError
+from mmgraph.tasks.base import Metrics, Task, graph_input
 
 
 class NodeClassification(Task):
@@ -21,14 +21,36 @@ class NodeClassification(Task):
     Args:
         label_smoothing: label smoothing of the cross-entropy loss (MAGB uses 0.1).
         edge_types: relations (names or triples) merged into the homogeneous graph; all by default.
+        batch_size: ``None`` trains full batch; otherwise seeds (training nodes) per mini-batch,
+            each with its sampled neighbourhood (:func:`mmgraph.data.sampler.neighbor_loader`).
+        num_neighbors: neighbours sampled per hop in mini-batches (``-1``: all); one per layer.
+        eval_batch_size: seeds per evaluation mini-batch (default: ``batch_size``).
+        eval_num_neighbors: fanouts for evaluation (default: ``num_neighbors``; ``[-1, -1]``
+            evaluates on full neighbourhoods, i.e. exactly the full-batch predictions).
+        sampler: ``"auto"`` (PyG's NeighborLoader when pyg-lib or torch-sparse is installed,
+            else the vectorised pure-PyTorch sampler), ``"pyg"`` or ``"torch"``.
     """
 
     kind = "node_classification"
 
-    def __init__(self, label_smoothing: float = 0.0, edge_types: Sequence[str] | None = None):
+    def __init__(self, label_smoothing: float = 0.0, edge_types: Sequence[str] | None = None,
+                 batch_size: int | None = None, num_neighbors: Sequence[int] = (15, 10),
+                 eval_batch_size: int | None = None,
+                 eval_num_neighbors: Sequence[int] | None = None, sampler: str = "auto"):
         super().__init__()
         self.label_smoothing = label_smoothing
         self.edge_types = list(edge_types) if edge_types else None
+        if any(b is not None and int(b) < 1 for b in (batch_size, eval_batch_size)):
+            raise ConfigError(f"task.batch_size and task.eval_batch_size must be >= 1 or null; "
+                              f"got {batch_size} and {eval_batch_size}")
+        self.batch_size = int(batch_size) if batch_size is not None else None
+        self.num_neighbors = [int(k) for k in num_neighbors]
+        self.eval_batch_size = (int(eval_batch_size) if eval_batch_size is not None
+                                else self.batch_size)
+        self.eval_num_neighbors = [int(k) for k in (eval_num_neighbors if eval_num_neighbors
+                                                    is not None else self.num_neighbors)]
+        self.sampler = sampler
+        self._loaders = None
 
     def setup(self, data: HeteroData, device: torch.device, split: dict | None = None) -> None:
         self.device = device
@@ -40,7 +62,9 @@ class NodeClassification(Task):
                             "features.modalities=[...] (mmgraph.data.set_model_input)")
         self.num_classes = len(data.meta["class_names"])
         self.x = graph.x.to(device)
+        self.modality_mask = self.input_modality_mask(data, graph, device)  # bool [N, M] or None
         self.edge_index = graph.edge_index.to(device)
+        self.graph = self.edge_index  # what the model is called with; see wrap()
         self.y = graph.y.to(device)
         self.index = {}
         for split, idx in split_indices(graph).items():
@@ -52,14 +76,54 @@ class NodeClassification(Task):
                 raise DataError(f"the {split} split has no labelled nodes")
             self.index[split] = labelled.to(device)
         self.split_meta = data.meta.get("split", {})
+        self._data, self._hetero = data, None  # the heterogeneous inputs are built on demand
+        self._loaders = self._make_loaders(graph) if self.batch_size else None
 
-    def model_kwargs(self) -> dict[str, Any]:
+    def model_kwargs(self, hetero: bool = False) -> dict[str, Any]:
+        """``in_channels``/``out_channels``; with ``hetero=True`` the arguments of a heterogeneous
+        model (:mod:`mmgraph.nn.hetero`): ``metadata``, ``in_channels`` and ``num_nodes`` per node
+        type, ``out_channels`` and ``target``."""
+        if hetero:
+            return self.hetero_kwargs()
         return {"in_channels": self.x.size(1), "out_channels": self.num_classes}
 
+    # Heterogeneous models (``model.is_hetero``) are called as model(x_dict, edge_index_dict) on
+    # mmgraph.data.hetero.hetero_view: every node type, the target-target relations chosen by
+    # edge_types plus every relation with another node type (and reverses where missing).
+    def hetero_inputs(self) -> tuple[dict[str, torch.Tensor], dict[tuple, torch.Tensor]]:
+        if self._hetero is None:
+            from mmgraph.data.hetero import hetero_view
+
+            view = hetero_view(self._data, self.edge_types)
+            self._hetero = view, {nt: view[nt].x.to(self.device) for nt in view.node_types
+                                  if "x" in view[nt]}, \
+                {et: view[et].edge_index.to(self.device) for et in view.edge_types}
+        return self._hetero[1], self._hetero[2]
+
+    def hetero_kwargs(self) -> dict[str, Any]:
+        x_dict, _ = self.hetero_inputs()
+        view = self._hetero[0]
+        return {"metadata": (list(view.node_types), [list(et) for et in view.edge_types]),
+                "in_channels": {nt: int(x_dict[nt].size(1)) if nt in x_dict else None
+                                for nt in view.node_types},
+                "num_nodes": {nt: int(view[nt].num_nodes) for nt in view.node_types},
+                "out_channels": self.num_classes, "target": self._data.meta["target"]}
+
+    def _predict(self, model: nn.Module) -> torch.Tensor:
+        if getattr(model, "is_hetero", False):
+            return model(*self.hetero_inputs())
+        return self._forward(model, self.x, self.graph, self.modality_mask)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        self.graph = graph_input(model, self.edge_index, self.x.size(0))
+        return model
+
     def train_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> float:
+        if self._loaders is not None:
+            return self._train_epoch_minibatch(model, optimizer)
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        out = model(self.x, self.edge_index)
+        out = self._predict(model)
         idx = self.index["train"]
         loss = F.cross_entropy(out[idx], self.y[idx], label_smoothing=self.label_smoothing)
         loss.backward()
@@ -68,12 +132,94 @@ class NodeClassification(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> Metrics:
+        if self._loaders is not None:
+            return self._evaluate_minibatch(model)
         model.eval()
-        pred = model(self.x, self.edge_index).argmax(dim=-1)
+        pred = self._predict(model).argmax(dim=-1)
         return {split: self.evaluator.eval({"y_true": self.y[idx], "y_pred": pred[idx]})
                 for split, idx in self.index.items()}
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "label_smoothing": self.label_smoothing,
-                "edge_types": self.edge_types, "num_edges": int(self.edge_index.size(1)),
-                "split": self.split_meta}
+        out = {"kind": self.kind, "label_smoothing": self.label_smoothing,
+               "edge_types": self.edge_types, "num_edges": int(self.edge_index.size(1)),
+               "split": self.split_meta}
+        if self._hetero is not None:  # relation -> edges, as the heterogeneous model sees them
+            out["hetero_edges"] = {"__".join(et): int(ei.size(1)) for et, ei in self._hetero[2].items()}
+        out["batch_size"] = self.batch_size
+        if self.batch_size:
+            out["minibatch"] = {"num_neighbors": self.num_neighbors,
+                                "eval_batch_size": self.eval_batch_size,
+                                "eval_num_neighbors": self.eval_num_neighbors,
+                                "sampler": (self._loaders["train"].backend if self._loaders
+                                            else self.sampler)}
+        return out
+
+    # ------------------------------------------------------------------ mini-batch training
+    # Batches come from mmgraph.data.sampler.neighbor_loader: PyG Data with x, y, edge_index
+    # (sampled edges, local ids), n_id (seeds first) and batch_size; the model's first
+    # batch_size output rows are the seeds' predictions.
+
+    def _make_loaders(self, graph) -> dict[str, Any]:
+        from torch_geometric.data import Data
+
+        from mmgraph.data.sampler import neighbor_loader
+
+        # Only what a batch needs: the loader gathers every node attribute per batch. CPU
+        # tensors (sampling runs on the CPU); batches are moved to the device.
+        slim = Data(x=graph.x, y=graph.y, edge_index=graph.edge_index, num_nodes=graph.num_nodes)
+        train = neighbor_loader(slim, self.num_neighbors, input_nodes=self.index["train"].cpu(),
+                                batch_size=self.batch_size, shuffle=True, backend=self.sampler,
+                                seed=0, generator=torch.Generator())
+        csc = getattr(train.node_sampler, "csc", None)
+        # Every node some split scores, each once, in a fixed order.
+        eval_nodes = torch.cat([idx.cpu() for idx in self.index.values()]).unique()
+        evaluate = neighbor_loader(slim, self.eval_num_neighbors, input_nodes=eval_nodes,
+                                   batch_size=self.eval_batch_size, shuffle=False,
+                                   backend=self.sampler, seed=0, csc=csc)
+        return {"train": train, "eval": evaluate}
+
+    def _batch_forward(self, model: nn.Module, batch) -> torch.Tensor:
+        """The model's outputs for the seeds of ``batch`` (its first ``batch_size`` nodes)."""
+        if getattr(model, "is_hetero", False):
+            raise ConfigError("mini-batch training (task.batch_size) supports homogeneous "
+                              "models only")
+        n_id = batch.n_id.to(self.device)
+        mask = self.modality_mask[n_id] if self.modality_mask is not None else None
+        x = batch.x.to(self.device)
+        graph = graph_input(model, batch.edge_index.to(self.device), x.size(0))  # sparse products
+        out = self._forward(model, x, graph, mask)
+        return out[:batch.batch_size]
+
+    def _train_epoch_minibatch(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> float:
+        model.train()
+        loader = self._loaders["train"]
+        # One draw from the global RNG seeds the epoch's shuffle and sampling: reproducible
+        # under the run's seed, independent of how many numbers the sampler consumes.
+        seed = int(torch.randint(0, 2**62, ()))
+        loader.generator.manual_seed(seed)
+        if hasattr(loader.node_sampler, "reseed"):
+            loader.node_sampler.reseed(seed + 1)
+        total, count = 0.0, 0
+        for batch in loader:
+            optimizer.zero_grad(set_to_none=True)
+            out = self._batch_forward(model, batch)
+            y = batch.y[:batch.batch_size].to(self.device)
+            loss = F.cross_entropy(out, y, label_smoothing=self.label_smoothing)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * batch.batch_size
+            count += batch.batch_size
+        return total / max(count, 1)
+
+    @torch.no_grad()
+    def _evaluate_minibatch(self, model: nn.Module) -> Metrics:
+        model.eval()
+        loader = self._loaders["eval"]
+        if hasattr(loader.node_sampler, "reseed"):
+            loader.node_sampler.reseed(0)  # the same sampled neighbourhoods at every evaluation
+        pred = torch.full((self.x.size(0),), -1, dtype=torch.long, device=self.device)
+        for batch in loader:
+            pred[batch.n_id[:batch.batch_size].to(self.device)] = \
+                self._batch_forward(model, batch).argmax(dim=-1)
+        return {split: self.evaluator.eval({"y_true": self.y[idx], "y_pred": pred[idx]})
+                for split, idx in self.index.items()}

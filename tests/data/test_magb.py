@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import sys
 import tarfile
 import warnings
 from pathlib import Path
@@ -151,11 +152,12 @@ def _load(*args, **kw):
     return data, [str(w.message) for w in caught]
 
 
-def test_csv_rebuild_edges_labels_text_images(hub, tmp_path):
+def test_csv_rebuild_edges_labels_text_images(hub, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dgl", None)  # the path without the dgl extra
     root = tmp_path / "root"
     data, warns = _load("movies", root, text_feature="roberta_base_512_mean")
     needed = {"Movies/Movies.csv", "Movies/TextFeature/Movies_roberta_base_512_mean.npy",
-              "Movies/MoviesImages.tar.gz"} | ({"Movies/MoviesGraph.pt"} if HAS_DGL else set())
+              "Movies/MoviesImages.tar.gz"}
     assert sorted(hub.requests) == sorted(needed)           # only what is needed, once each
     store = data["product"]
     assert data.meta["name"] == "magb_movies" and data.meta["target"] == "product"
@@ -284,3 +286,13 @@ def test_dgl_graph_agrees_with_csv(tmp_path, monkeypatch):
     dgl.save_graphs(str(folder / "MoviesGraph.pt"), g)
     with pytest.raises(DataError, match="disagrees"):
         load_magb("movies", tmp_path, download=False, images=False)
+
+
+@pytest.mark.skipif(not HAS_DGL, reason="needs the dgl extra")
+def test_missing_dgl_graph_file_falls_back_to_the_csv(hub, tmp_path):
+    data, warns = _load("movies", tmp_path / "root", text_feature="roberta_base_512_mean", images=False)
+    assert "Movies/MoviesGraph.pt" in hub.requests
+    assert [w for w in warns if "rebuilding the edges from Movies.csv instead" in w]
+    stored = torch.tensor(MOVIES_STORED)
+    assert torch.equal(data["product", "also_view_or_buy", "product"].edge_index,
+                       torch.cat([stored, stored.flip(0)], 1))

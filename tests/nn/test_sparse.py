@@ -1,0 +1,134 @@
+"""The sparse-adjacency path computes what PyG's edge_index path computes, values and gradients."""
+import pytest
+import torch
+
+from mmgraph.data.synthetic import make_synthetic
+from mmgraph.errors import DataError
+from mmgraph.nn import GAT, GCN, MLP, GATv2, GraphSAGE
+from mmgraph.nn.basic_gnn import GATLayer, GCNLayer, SAGELayer
+from mmgraph.nn.sparse import Adjacency, segment_softmax, spmm
+
+
+def random_graph(n=40, e=300, seed=0, loops=True, duplicates=True):
+    gen = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, e), generator=gen)
+    if loops:
+        ei = torch.cat([ei, torch.tensor([[3, 5], [3, 5]])], dim=1)
+    if duplicates:
+        ei = torch.cat([ei, ei[:, :20]], dim=1)
+    return ei
+
+
+def test_adjacency_layout_and_transpose():
+    ei = random_graph()
+    adj = Adjacency.from_edge_index(ei, 40)
+    assert adj.num_edges == ei.size(1)
+    # same multiset of edges, rows sorted
+    assert sorted(map(tuple, adj.edge_index.t().tolist())) == sorted(map(tuple, ei.t().tolist()))
+    assert torch.all(adj.row.diff() >= 0)
+    dense = torch.zeros(40, 40)
+    dense.index_put_((ei[1], ei[0]), torch.ones(ei.size(1)), accumulate=True)
+    x = torch.randn(40, 7)
+    w = torch.ones(adj.num_edges)
+    assert torch.allclose(adj.matmul(w, x), dense @ x, atol=1e-5)
+    assert torch.allclose(adj.t_matmul(w, x), dense.t() @ x, atol=1e-5)
+    a, b = torch.randn(40, 5), torch.randn(40, 5)
+    assert torch.allclose(adj.sddmm(a, b), (a[adj.row] * b[adj.col]).sum(-1), atol=1e-5)
+
+
+def test_spmm_gradients_match_dense():
+    ei = random_graph(loops=False, duplicates=False)
+    adj = Adjacency.from_edge_index(ei, 40)
+    values = torch.rand(adj.num_edges, dtype=torch.double, requires_grad=True)
+    x = torch.randn(40, 6, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v, z: spmm(adj, v, z), (values, x))
+
+
+def test_segment_softmax_sums_to_one_per_destination():
+    adj = Adjacency.from_edge_index(random_graph(), 40)
+    alpha = segment_softmax(torch.randn(adj.num_edges, 3) * 50, adj)
+    sums = torch.zeros(40, 3).index_add_(0, adj.row, alpha)
+    has_in = adj.in_degree > 0
+    assert torch.allclose(sums[has_in], torch.ones(int(has_in.sum()), 3), atol=1e-5)
+
+
+def test_bad_edge_index_is_a_data_error():
+    with pytest.raises(DataError, match="outside"):
+        Adjacency.from_edge_index(torch.tensor([[0, 9], [1, 2]]), 5)
+    with pytest.raises(DataError, match=r"\[2, E\]"):
+        Adjacency.from_edge_index(torch.zeros(3, 4, dtype=torch.long), 5)
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: GCNLayer(16, 8), lambda: GCNLayer(4, 8), lambda: SAGELayer(16, 8), lambda: SAGELayer(4, 8),
+    lambda: SAGELayer(16, 8, aggr="sum"), lambda: SAGELayer(16, 8, root_weight=False),
+    lambda: GATLayer(16, 4, heads=3), lambda: GATLayer(16, 8, heads=2, concat=False),
+    lambda: GATLayer(16, 4, heads=3, add_self_loops=False, residual=True)])
+def test_layer_paths_agree(layer):
+    torch.manual_seed(0)
+    conv = layer()
+    ei = random_graph()
+    adj = Adjacency.from_edge_index(ei, 40)
+    x1 = torch.randn(40, conv.in_channels, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_(True)
+    ref = conv(x1, ei)
+    ref.square().sum().backward()
+    ref_grads = [p.grad.clone() for p in conv.parameters()]
+    conv.zero_grad()
+    out = conv(x2, adj)
+    out.square().sum().backward()
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert torch.allclose(x2.grad, x1.grad, atol=1e-4)
+    for p, g in zip(conv.parameters(), ref_grads):
+        assert torch.allclose(p.grad, g, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [GCN, GraphSAGE, GAT, MLP, GATv2])
+def test_models_agree_on_a_synthetic_graph(cls):
+    data = make_synthetic(num_nodes=300, num_edges=2000, num_classes=3, text_dim=16, image_dim=16, seed=1)
+    store = data["item"]
+    x = torch.cat([store.x_text, store.x_image], dim=1)
+    ei = data["item", "links", "item"].edge_index if ("item", "links", "item") in data.edge_types \
+        else data[data.edge_types[0]].edge_index
+    torch.manual_seed(0)
+    kwargs = {"heads": 2} if cls in (GAT, GATv2) else {}
+    model = cls(32, 16, 3, num_layers=2, dropout=0.0, **kwargs).eval()
+    graph = Adjacency.from_edge_index(ei, 300) if cls.accepts_adjacency else ei
+    assert torch.allclose(model(x, graph), model(x, ei), atol=1e-5)
+
+
+def test_fast_dropout_distribution_scale_and_reproducibility():
+    from mmgraph.nn.dropout import Dropout, keep_mask
+
+    x = torch.ones(400, 500)
+    for p in (0.5, 0.1, 0.3):
+        drop = Dropout(p).train()
+        torch.manual_seed(0)
+        a = drop(x)
+        torch.manual_seed(0)
+        b = drop(x)
+        assert torch.equal(a, b)
+        kept = (a != 0).float().mean().item()
+        assert abs(kept - (1 - p)) < 0.005
+        assert abs(a.mean().item() - 1.0) < 0.01  # survivors rescaled: expectation kept
+    assert torch.equal(Dropout(0.5).eval()(x), x) and torch.equal(Dropout(0.0).train()(x), x)
+    mask, keep = keep_mask(torch.Size([10]), 1.0)
+    assert not mask.any() and keep == 0.0
+    # gradients flow through the survivors only, with the same scale
+    z = torch.randn(50, 60, requires_grad=True)
+    torch.manual_seed(1)
+    out = Dropout(0.5).train()(z)
+    out.sum().backward()
+    assert torch.equal(z.grad, (out != 0).float() * 2.0)
+
+
+def test_per_head_spmm_matches_one_product_per_head():
+    adj = Adjacency.from_edge_index(random_graph(loops=False, duplicates=False), 40)
+    values = torch.rand(adj.num_edges, 3, dtype=torch.double, requires_grad=True)
+    x = torch.randn(40, 3, 5, dtype=torch.double, requires_grad=True)
+    out = spmm(adj, values, x)
+    ref = torch.stack([spmm(adj, values[:, k], x[:, k]) for k in range(3)], dim=1)
+    assert torch.allclose(out, ref)
+    assert torch.autograd.gradcheck(lambda v, z: spmm(adj, v, z), (values, x))
+    with pytest.raises(ValueError, match="per-head"):
+        spmm(adj, values, x[:, :2])
