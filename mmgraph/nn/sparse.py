@@ -231,9 +231,4 @@ def segment_softmax(scores: Tensor, adj: Adjacency) -> Tensor:
     return ex / (total[adj.row] + 1e-16)
 
 
-def as_adjacency(graph: Tensor | Adjacency, num_nodes: int) -> Adjacency:
-    """``graph`` as an :class:`Adjacency` (built from an ``edge_index`` when needed)."""
-    return graph if isinstance(graph, Adjacency) else Adjacency.from_edge_index(graph, num_nodes)
-
-
-__all__ = ["Adjacency", "spmm", "segment_softmax", "as_adjacency"]
+__all__ = ["Adjacency", "spmm", "segment_softmax"]
