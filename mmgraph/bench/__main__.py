@@ -121,6 +121,14 @@ def main(argv: list[str] | None = None) -> None:
     @hydra.main(config_path=str(cdir), config_name="config", version_base="1.3")
     def _entry(cfg: DictConfig) -> float:
         try:
+            if cfg.get("sweep") is not None:
+                from mmgraph.bench.sweep import run_sweep, sweep_table
+
+                row = run_sweep(cfg)
+                if row is None:
+                    return float("nan")
+                print("\n" + sweep_table(row) + "\n", flush=True)
+                return row["summary"][f"val/{row['primary']}"]["mean"]
             row = run(cfg, output_dir=HydraConfig.get().runtime.output_dir)
         except ConfigError as exc:
             _fail(str(exc), 2)

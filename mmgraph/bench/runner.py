@@ -6,6 +6,7 @@ data sets, models and tasks never read a config themselves.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -128,22 +129,27 @@ def load_dataset(cfg: DictConfig, device: torch.device | None = None):
     return data
 
 
-def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]:
-    """Train and evaluate ``cfg.model`` on ``cfg.dataset`` for every seed; returns the summary row.
-
-    Writes ``runs/seed_<s>.json`` per run and ``summary.json`` + ``results.md`` into
-    ``output_dir`` (the Hydra run directory when called from the command line).
-    """
-    device = resolve_device(str(cfg.device))
-    seeds = seeds_of(cfg)
-    trainer_cfg = trainer_config(cfg.trainer)
-    data = load_dataset(cfg, device)
+def build_task(cfg: DictConfig, data, device: torch.device):
+    """``cfg.task`` built and set up on ``data`` (the data set config's split and relations)."""
     extra = {}
     if "edge_types" in cfg.task and cfg.task.get("edge_types") is None and cfg.dataset.get("edge_types"):
         extra["edge_types"] = list(cfg.dataset.edge_types)  # the data set's choice of relations
     task = _build(cfg.task, "task", **extra)
     task.setup(data, device, split=OmegaConf.to_container(cfg.dataset.get("split"), resolve=True)
                if cfg.dataset.get("split") else None)
+    return task
+
+
+def prepare(cfg: DictConfig) -> tuple[torch.device, Any, Any]:
+    """Device, data (features attached) and the set-up task of ``cfg``: everything a run needs
+    before a model exists. A sweep prepares once and trains many models on it."""
+    device = resolve_device(str(cfg.device))
+    data = load_dataset(cfg, device)
+    return device, data, build_task(cfg, data, device)
+
+
+def make_model(cfg: DictConfig, data, task, device: torch.device) -> torch.nn.Module:
+    """``cfg.model`` (with ``cfg.fusion`` around it, or heterogeneous) wrapped by ``task``."""
     if cfg.model.get("hetero"):  # node and relation types kept: see mmgraph.nn.hetero
         if fusion_label(cfg) != "none":
             raise ConfigError(f"fusion {fusion_label(cfg)} is not available for heterogeneous "
@@ -154,7 +160,40 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]
         backbone = _build(cfg.model.module, f"model {cfg.model.name}", **task.model_kwargs(hetero=True))
     else:
         backbone = build_model(cfg, data, task.model_kwargs())  # with cfg.fusion around it, if any
-    model = task.wrap(backbone).to(device)
+    return task.wrap(backbone).to(device)
+
+
+def _reusable(path: Path, record_base: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored record at ``path`` when it was made by this exact configuration, input and
+    commit (a resumed run keeps it instead of training that seed again), else ``None``."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = (old.get("config") == record_base["config"]
+            and old.get("input", {}).get("fingerprint") == record_base["input"].get("fingerprint")
+            and old.get("git", {}).get("commit") == record_base["git"].get("commit")
+            and not record_base["git"].get("dirty") and "selected" in old)
+    return old if same else None
+
+
+def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tuple | None = None,
+        extra: dict[str, Any] | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train and evaluate ``cfg.model`` on ``cfg.dataset`` for every seed; returns the summary row.
+
+    Writes ``runs/seed_<s>.json`` per run and ``summary.json`` + ``results.md`` into
+    ``output_dir`` (the Hydra run directory when called from the command line).
+
+    Args:
+        prepared: ``(device, data, task)`` from :func:`prepare` for this ``cfg``, to reuse them.
+        extra: more keys for the summary row (a sweep adds ``sweep``).
+        resume: keep the seeds whose records in ``output_dir`` were made by the same
+            configuration, input and (clean) commit instead of training them again.
+    """
+    seeds = seeds_of(cfg)
+    trainer_cfg = trainer_config(cfg.trainer)
+    device, data, task = prepared if prepared is not None else prepare(cfg)
+    model = make_model(cfg, data, task, device)
     log.info("%s on %s (%s) with %s parameters, device %s, seeds %s", cfg.model.name,
              cfg.dataset.name, "+".join(data.meta["input"]["modalities"]),
              f"{sum(p.numel() for p in model.parameters()):,}", device, seeds)
@@ -173,6 +212,12 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]
     out = Path(output_dir) if output_dir is not None else None
     runs = []
     for i, seed in enumerate(seeds):
+        path = out / "runs" / f"seed_{seed}.json" if out is not None else None
+        kept = _reusable(path, record_base) if resume and path is not None else None
+        if kept is not None:
+            log.info("seed %d: kept from %s", seed, path)
+            runs.append(kept)
+            continue
         seed_everything(seed)
         model.reset_parameters()
         result = fit(task, model, trainer_cfg, desc=f"{cfg.model.name} seed {seed} ({i + 1}/{len(seeds)})")
@@ -182,8 +227,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]
                  sel[task.primary]["epoch"], result.epochs)
         record = {**record_base, "seed": seed, **result.to_dict()}
         runs.append(record)
-        if out is not None:
-            write_json(out / "runs" / f"seed_{seed}.json", record)
+        if path is not None:
+            write_json(path, record)
 
     summary = summarize(runs, task.metrics, task.primary)
     row = {"dataset": cfg.dataset.name, "model": cfg.model.name,
@@ -191,7 +236,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]
            "runs": len(runs),
            "metrics": list(task.metrics), "primary": task.primary, "summary": summary,
            "seeds": seeds, "split": record_base["task"].get("split", {}),
-           "input_fingerprint": data.meta["input"]["fingerprint"]}
+           "input_fingerprint": data.meta["input"]["fingerprint"], **(extra or {})}
     if out is not None:
         write_json(out / "summary.json", {**row, "record": record_base})
         (out / "results.md").write_text(markdown_table([row]) + "\n")

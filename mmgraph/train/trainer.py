@@ -12,7 +12,7 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -70,23 +70,39 @@ def make_optimizer(params, cfg: TrainerConfig) -> torch.optim.Optimizer:
     raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; choose one of: adam, adamw")
 
 
-def fit(task: Task, model: nn.Module, cfg: TrainerConfig, desc: str = "train") -> FitResult:
-    """Train ``model`` on ``task`` and select, per metric, the epoch with the best validation value."""
+def fit(task: Task, model: nn.Module, cfg: TrainerConfig, desc: str = "train",
+        on_eval: Callable[[int, dict[str, float], dict[str, dict[str, Any]]], None] | None = None) -> FitResult:
+    """Train ``model`` on ``task`` and select, per metric, the epoch with the best validation value.
+
+    ``on_eval(epoch, row, selected)`` is called after every evaluation with the history row and
+    the selection so far (a sweep reports the validation value to its pruner there; an exception
+    it raises, such as ``optuna.TrialPruned``, ends the run and propagates).
+    """
     if cfg.max_epochs < 1:
         raise ConfigError(f"trainer.max_epochs must be >= 1, got {cfg.max_epochs}")
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
         if cfg.lr_patience is not None else None)
-    primary = task.primary
     selected: dict[str, dict[str, Any]] = {m: {"epoch": -1, "val": -math.inf, "test": math.nan,
                                                "train": math.nan} for m in task.metrics}
     history: list[dict[str, float]] = []
-    since_best, stopped, epoch = 0, False, 0
     start = time.perf_counter()
     # disable=None lets tqdm hide the bar when stderr is not a terminal (CI logs, pipes).
     bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, disable=None if cfg.progress else True,
                leave=False, dynamic_ncols=True)
+    try:
+        epoch, stopped = _loop(task, model, cfg, optimizer, plateau, selected, history, bar, on_eval)
+    finally:
+        bar.close()
+    return FitResult(selected=selected, epochs=epoch, seconds=time.perf_counter() - start,
+                     stopped_early=stopped, history=history)
+
+
+def _loop(task, model, cfg, optimizer, plateau, selected, history, bar, on_eval) -> tuple[int, bool]:
+    """The epochs of :func:`fit`; returns the last epoch run and whether early stopping ended it."""
+    primary = task.primary
+    since_best, epoch = 0, 0
     for epoch in bar:
         if cfg.warmup_epochs and epoch <= cfg.warmup_epochs:
             for group in optimizer.param_groups:
@@ -111,9 +127,8 @@ def fit(task: Task, model: nn.Module, cfg: TrainerConfig, desc: str = "train") -
             plateau.step(metrics["val"][primary])
         bar.set_postfix(loss=f"{loss:.4f}", val=f"{metrics['val'][primary]:.4f}",
                         best=f"{selected[primary]['val']:.4f}", refresh=False)
+        if on_eval is not None:
+            on_eval(epoch, row, selected)
         if cfg.patience is not None and since_best >= cfg.patience and epoch >= cfg.min_epochs:
-            stopped = True
-            break
-    bar.close()
-    return FitResult(selected=selected, epochs=epoch, seconds=time.perf_counter() - start,
-                     stopped_early=stopped, history=history)
+            return epoch, True
+    return epoch, False
