@@ -20,7 +20,10 @@ _VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", 
 
 
 def _fail(message: str, status: int) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    from mmgraph.distributed import launch_rank
+
+    if status != 2 or launch_rank() == 0:  # torchrun: every rank has the same configuration error
+        print(f"{PROG}: error: {message}", file=sys.stderr)
     sys.exit(status)
 
 
@@ -97,6 +100,11 @@ def _validate(config_dir: Path, overrides: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--replay" or a.startswith("--replay=") for a in args):  # re-run one seed from its record
+        from mmgraph.bench.replay import main as replay_main
+
+        sys.exit(replay_main(args, prog=PROG))
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
@@ -117,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     multirun = any(a in ("-m", "--multirun") for a in sys.argv[1:])
     if not multirun:  # sweeps expand "a,b" lists, which a single compose would reject
         _validate(cdir, _overrides(sys.argv[1:]))
+    from mmgraph.bench.torchrun import cli_argv
+
+    sys.argv = cli_argv(cdir, sys.argv)  # torchrun: all ranks one output folder, ranks > 0 quiet
 
     @hydra.main(config_path=str(cdir), config_name="config", version_base="1.3")
     def _entry(cfg: DictConfig) -> float:

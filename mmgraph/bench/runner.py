@@ -16,6 +16,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mmgraph import distributed
+from mmgraph.bench import torchrun
 from mmgraph.bench.records import (command_line, git_state, markdown_table, package_versions,
                                    summarize, write_json)
 from mmgraph.data.graph import set_model_input
@@ -116,7 +118,8 @@ def load_dataset(cfg: DictConfig, device: torch.device | None = None):
     """
     from mmgraph.features import attach_features
 
-    data = _build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
+    with distributed.local_main_first():  # torchrun: one process per machine downloads/builds
+        data = _build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
     feats = cfg.features
     modalities = feats.get("modalities")
     modalities = list(modalities) if modalities else None
@@ -144,6 +147,7 @@ def prepare(cfg: DictConfig) -> tuple[torch.device, Any, Any]:
     """Device, data (features attached) and the set-up task of ``cfg``: everything a run needs
     before a model exists. A sweep prepares once and trains many models on it."""
     device = resolve_device(str(cfg.device))
+    device = torchrun.prepare_device(cfg, device)  # torchrun: process group, checks, cuda:<LOCAL_RANK>
     data = load_dataset(cfg, device)
     return device, data, build_task(cfg, data, device)
 
@@ -192,6 +196,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
     """
     seeds = seeds_of(cfg)
     trainer_cfg = trainer_config(cfg.trainer)
+    trainer_cfg.progress = trainer_cfg.progress and distributed.is_main()  # torchrun: rank 0's bar
     device, data, task = prepared if prepared is not None else prepare(cfg)
     model = make_model(cfg, data, task, device)
     log.info("%s on %s (%s) with %s parameters, device %s, seeds %s", cfg.model.name,
@@ -208,12 +213,14 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
         "device": str(device),
         "versions": package_versions(),
         "git": git_state(),
+        "distributed": torchrun.describe(device),  # world_size, backend
     }
-    out = Path(output_dir) if output_dir is not None else None
+    out = Path(output_dir) if output_dir is not None and distributed.is_main() else None  # torchrun: rank 0 writes
     runs = []
     for i, seed in enumerate(seeds):
         path = out / "runs" / f"seed_{seed}.json" if out is not None else None
         kept = _reusable(path, record_base) if resume and path is not None else None
+        kept = distributed.broadcast_object(kept)  # torchrun: rank 0's decision for all ranks
         if kept is not None:
             log.info("seed %d: kept from %s", seed, path)
             runs.append(kept)

@@ -651,8 +651,8 @@ def run_sweep(cfg: DictConfig) -> dict[str, Any] | None:
         return None
     with _Lock(settings.dir / "final.lock") as mine:
         if not mine:
-            print("the best configuration is being re-run by another process; not starting a second "
-                  "re-run", file=sys.stderr)
+            print(f"the best configuration is being re-run by another process; its table will be in "
+                  f"{settings.dir / 'final'} (python -m mmgraph.report {settings.dir})", file=sys.stderr)
             return None
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         fcfg = final_config(cfg, settings, best)

@@ -11,6 +11,9 @@ modality the encoder produces that the data set has raw inputs for), ``cache_dir
 ``dataset.loader.keep_label_words=true``). Prints one line per modality: encoder, items,
 distinct items, missing, seconds, distinct items per second and the cache entry. Errors are one line on stderr
 (exit status 2 for configuration, 1 for data).
+
+Under torchrun (``torchrun --nproc_per_node=N -m mmgraph.features ...``) the N processes split the
+batches and rank 0 merges the cache entry (:mod:`mmgraph.features.sharded`); rank 0 prints.
 """
 from __future__ import annotations
 
@@ -23,7 +26,10 @@ OWN = ("encoder", "modality", "cache_dir", "storage", "batch_size", "num_workers
 
 
 def _fail(message: str, status: int) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    from mmgraph.distributed import launch_rank
+
+    if status != 2 or launch_rank() == 0:  # torchrun: every rank has the same configuration error
+        print(f"{PROG}: error: {message}", file=sys.stderr)
     sys.exit(status)
 
 
@@ -62,8 +68,10 @@ def _run(own: dict, overrides: list[str]) -> list:
     from mmgraph.data.graph import target_type
     from mmgraph.features.encoders import get_encoder
     from mmgraph.features.extract import attach_features, encode_nodes
+    from mmgraph import distributed
     from mmgraph.paths import config_dir
 
+    distributed.init()  # torchrun: split the batches over the processes (else nothing)
     cdir = config_dir()
     try:
         with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
@@ -77,10 +85,12 @@ def _run(own: dict, overrides: list[str]) -> list:
                   "storage": own.get("storage", feats.get("storage", "float32")),
                   "batch_size": int(own["batch_size"]) if own.get("batch_size") else feats.get("batch_size"),
                   "num_workers": int(own.get("num_workers", feats.get("num_workers", 2))),
-                  "device": resolve_device(own.get("device", str(cfg.device))), "progress": True}
+                  "device": distributed.local_device(resolve_device(own.get("device", str(cfg.device)))),
+                  "progress": True}
     except ValueError as exc:
         raise ConfigError(f"batch_size and num_workers must be integers ({exc})") from None
-    data = _build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
+    with distributed.local_main_first():  # torchrun: one process per machine downloads/builds
+        data = _build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
     store = data[target_type(data)]
     raw = [m for m in ("text", "image") if m in store]
     if "encoder" in own:
@@ -99,6 +109,8 @@ def _run(own: dict, overrides: list[str]) -> list:
             raise ConfigError(f"{cfg.dataset.name} names no default encoders; pass encoder=<name>")
         mods = [own["modality"]] if "modality" in own else None
         results = attach_features(data, encoders=defaults, modalities=mods, **kwargs)
+    if not distributed.is_main():
+        return results
     print(f"\n| modality | encoder | dim | items | distinct | missing | seconds | distinct/s | cache |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
+from mmgraph import distributed
 from mmgraph.data.graph import add_feature, feature_fingerprint, target_type
 from mmgraph.data.images import load_image
 from mmgraph.errors import ConfigError, DataError, MMGraphError
@@ -202,9 +203,18 @@ def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
     from_cache, unreadable = False, 0
 
     cache = None
-    if cache_dir is not False and n_unique:
-        root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        folder = root / _slug(str(data.meta.get("name", "data"))) / f"{node_type}.{modality}.{_slug(enc.name)}.{fp[:16]}{'' if deduplicate else '.all'}"
+    meta = {"dataset": data.meta.get("name"), "version": data.meta.get("version"), "node_type": node_type,
+            "modality": modality, "encoder": enc.name, "spec": spec}
+    sharded = distributed.active() and n_unique > 0
+    if sharded:  # torchrun: each rank encodes every W-th batch, rank 0 merges (features/sharded.py)
+        from mmgraph.features.sharded import encode_sharded
+
+        folder = _entry_folder(cache_dir, data, node_type, modality, enc, fp, deduplicate)
+        values, valid, unreadable, from_cache, cache = encode_sharded(
+            enc, modality, first, texts, refs, data, folder, fp, n_unique, storage, bs, num_workers,
+            progress, meta, t0)
+    elif cache_dir is not False and n_unique:
+        folder = _entry_folder(cache_dir, data, node_type, modality, enc, fp, deduplicate)
         loaded = None
         if folder.is_dir():
             loaded = FeatureCache(folder, fp, n_unique, _cached_dim(folder), storage).load()
@@ -219,13 +229,11 @@ def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
             cache = FeatureCache(folder, fp, n_unique, enc.output_dim(modality), storage)
     if not n_unique:
         values, valid = np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=bool)
-    elif not from_cache:
+    elif not from_cache and not sharded:
         values, valid, unreadable = _compute(enc, modality, first, texts, refs, data, cache, bs,
                                              num_workers, progress, n_unique)
         if cache is not None:
-            values, valid = cache.finish({"dataset": data.meta.get("name"), "version": data.meta.get("version"),
-                                          "node_type": node_type, "modality": modality, "encoder": enc.name,
-                                          "spec": spec, "seconds": round(time.perf_counter() - t0, 3)})
+            values, valid = cache.finish({**meta, "seconds": round(time.perf_counter() - t0, 3)})
     seconds = time.perf_counter() - t0
 
     dim = values.shape[1] if n_unique else enc.output_dim(modality)
@@ -244,6 +252,25 @@ def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
     return result
 
 
+def _entry_folder(cache_dir, data: HeteroData, node_type: str, modality: str, enc: Encoder, fp: str,
+                  deduplicate: bool) -> Path | None:
+    """The cache entry of these features (``None`` when ``cache_dir`` is ``False``)."""
+    if cache_dir is False:
+        return None
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / _slug(str(data.meta.get("name", "data"))) / \
+        f"{node_type}.{modality}.{_slug(enc.name)}.{fp[:16]}{'' if deduplicate else '.all'}"
+
+
+def _item_order(enc: Encoder, modality: str, first: list[int], texts, n_unique: int) -> list[int]:
+    """The order the distinct items are encoded in (batches are consecutive runs of it): texts
+    longest first (little padding; an out-of-memory error shows early), images as they come."""
+    if modality == "text":
+        lengths = enc.text_lengths([texts[i] for i in first])
+        return sorted(range(n_unique), key=lambda u: (-lengths[u], u))
+    return list(range(n_unique))
+
+
 def _cached_dim(folder: Path) -> int:
     import json
 
@@ -254,20 +281,18 @@ def _cached_dim(folder: Path) -> int:
 
 
 def _compute(enc: Encoder, modality: str, first: list[int], texts, refs, data, cache: FeatureCache | None,
-             bs: int, num_workers: int, progress, n_unique: int):
-    """Encode the distinct items, resuming a partial cache entry; returns (values, valid, unreadable)."""
+             bs: int, num_workers: int, progress, n_unique: int, order: list[int] | None = None):
+    """Encode the distinct items, resuming a partial cache entry; returns (values, valid, unreadable).
+
+    ``order``: the order to encode them in (default :func:`_item_order`), in batches of ``bs``."""
     enc.load()
     dim = enc.output_dim(modality)
     start = cache.open() if cache is not None else 0
     if cache is None:
         values_mem = np.zeros((n_unique, dim), dtype=np.float32)
         valid_mem = np.zeros(n_unique, dtype=bool)
-    if modality == "text":
-        sample = [texts[i] for i in first]
-        lengths = enc.text_lengths(sample)
-        order = sorted(range(n_unique), key=lambda u: (-lengths[u], u))  # longest first: OOM shows early
-    else:
-        order = list(range(n_unique))
+    if order is None:
+        order = _item_order(enc, modality, first, texts, n_unique)
     bar = tqdm(total=n_unique, initial=start, unit="item", desc=f"{modality} features ({enc.name})",
                disable=None if progress is None else not progress, dynamic_ncols=True)
     unreadable, first_error = 0, None

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.distributed import unwrap
 from mmgraph.evaluator import Evaluator
 from mmgraph.nn.sparse import Adjacency
 
@@ -29,7 +30,7 @@ Metrics = dict[str, dict[str, float]]  # split -> metric name -> value
 def graph_input(model: nn.Module, edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor | Adjacency:
     """The graph argument a model is called with: an :class:`~mmgraph.nn.sparse.Adjacency`
     (built once here) for models whose ``accepts_adjacency`` is true, else ``edge_index``."""
-    if getattr(model, "accepts_adjacency", False):
+    if getattr(unwrap(model), "accepts_adjacency", False):  # unwrap: a DDP wrapper hides the flag
         return Adjacency.from_edge_index(edge_index, num_nodes)
     return edge_index
 
@@ -93,6 +94,6 @@ class Task(ABC):
                  modality_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Call a node model; models with ``wants_modality_mask`` (fusion) also get the mask
         (rows aligned with ``x``: slice it with the same node index as ``x`` in mini-batches)."""
-        if modality_mask is not None and getattr(model, "wants_modality_mask", False):
+        if modality_mask is not None and getattr(unwrap(model), "wants_modality_mask", False):
             return model(x, edge_index, modality_mask=modality_mask)
         return model(x, edge_index)

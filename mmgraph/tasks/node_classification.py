@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any, Sequence
 
 import torch
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from mmgraph import distributed
 from mmgraph.data.graph import homogeneous_view, split_indices
 from mmgraph.data.splits import make_split
 from mmgraph.errors import ConfigError, DataError
@@ -29,6 +31,13 @@ class NodeClassification(Task):
             evaluates on full neighbourhoods, i.e. exactly the full-batch predictions).
         sampler: ``"auto"`` (PyG's NeighborLoader when pyg-lib or torch-sparse is installed,
             else the vectorised pure-PyTorch sampler), ``"pyg"`` or ``"torch"``.
+
+    Under torchrun (an initialised process group of W > 1 processes, :mod:`mmgraph.distributed`)
+    mini-batch training is data-parallel: ``batch_size`` is the *global* batch, each rank takes
+    its part of every global batch of one shared permutation, gradients are averaged by
+    ``DistributedDataParallel`` (the task wraps the model itself), evaluation is split over the
+    ranks and the predictions combined, so every rank gets the same metrics. Full-batch
+    training is an error there.
     """
 
     kind = "node_classification"
@@ -51,9 +60,13 @@ class NodeClassification(Task):
                                                     is not None else self.num_neighbors)]
         self.sampler = sampler
         self._loaders = None
+        self._ddp = None  # (model, its DDP wrapper, weakref to the optimiser it last trained with)
 
     def setup(self, data: HeteroData, device: torch.device, split: dict | None = None) -> None:
         self.device = device
+        if distributed.active() and not self.batch_size:
+            raise ConfigError(f"training in {distributed.world_size()} processes (torchrun) needs "
+                              f"mini-batches: set task.batch_size (the global batch size)")
         if split:
             make_split(data, **split)
         graph = homogeneous_view(data, self.edge_types)
@@ -167,12 +180,23 @@ class NodeClassification(Task):
         # Only what a batch needs: the loader gathers every node attribute per batch. CPU
         # tensors (sampling runs on the CPU); batches are moved to the device.
         slim = Data(x=graph.x, y=graph.y, edge_index=graph.edge_index, num_nodes=graph.num_nodes)
-        train = neighbor_loader(slim, self.num_neighbors, input_nodes=self.index["train"].cpu(),
-                                batch_size=self.batch_size, shuffle=True, backend=self.sampler,
-                                seed=0, generator=torch.Generator())
+        if distributed.active():  # torchrun: this rank's part of every global batch
+            gen = torch.Generator()
+            shard = distributed.ShardedBatchSampler(
+                self.index["train"].numel(), self.batch_size, distributed.rank(),
+                distributed.world_size(), shuffle=True, generator=gen)
+            train = neighbor_loader(slim, self.num_neighbors, input_nodes=self.index["train"].cpu(),
+                                    batch_size=1, batch_sampler=shard, backend=self.sampler,
+                                    seed=0, generator=gen)
+        else:
+            train = neighbor_loader(slim, self.num_neighbors, input_nodes=self.index["train"].cpu(),
+                                    batch_size=self.batch_size, shuffle=True, backend=self.sampler,
+                                    seed=0, generator=torch.Generator())
         csc = getattr(train.node_sampler, "csc", None)
-        # Every node some split scores, each once, in a fixed order.
+        # Every node some split scores, each once, in a fixed order (under torchrun: this
+        # rank's contiguous part of them).
         eval_nodes = torch.cat([idx.cpu() for idx in self.index.values()]).unique()
+        eval_nodes = eval_nodes.tensor_split(distributed.world_size())[distributed.rank()]
         evaluate = neighbor_loader(slim, self.eval_num_neighbors, input_nodes=eval_nodes,
                                    batch_size=self.eval_batch_size, shuffle=False,
                                    backend=self.sampler, seed=0, csc=csc)
@@ -180,7 +204,7 @@ class NodeClassification(Task):
 
     def _batch_forward(self, model: nn.Module, batch) -> torch.Tensor:
         """The model's outputs for the seeds of ``batch`` (its first ``batch_size`` nodes)."""
-        if getattr(model, "is_hetero", False):
+        if getattr(distributed.unwrap(model), "is_hetero", False):
             raise ConfigError("mini-batch training (task.batch_size) supports homogeneous "
                               "models only")
         n_id = batch.n_id.to(self.device)
@@ -194,11 +218,15 @@ class NodeClassification(Task):
         model.train()
         loader = self._loaders["train"]
         # One draw from the global RNG seeds the epoch's shuffle and sampling: reproducible
-        # under the run's seed, independent of how many numbers the sampler consumes.
-        seed = int(torch.randint(0, 2**62, ()))
+        # under the run's seed, independent of how many numbers the sampler consumes. Under
+        # torchrun rank 0's draw for all (dropout on batches of different sizes moves the ranks'
+        # generators apart); each rank samples neighbourhoods from its own stream.
+        seed = distributed.broadcast_object(int(torch.randint(0, 2**62, ())))
         loader.generator.manual_seed(seed)
         if hasattr(loader.node_sampler, "reseed"):
-            loader.node_sampler.reseed(seed + 1)
+            loader.node_sampler.reseed(seed + 1 + distributed.rank())
+        if isinstance(loader.batch_sampler, distributed.ShardedBatchSampler):
+            return self._train_epoch_sharded(model, optimizer, loader)
         total, count = 0.0, 0
         for batch in loader:
             optimizer.zero_grad(set_to_none=True)
@@ -211,8 +239,52 @@ class NodeClassification(Task):
             count += batch.batch_size
         return total / max(count, 1)
 
+    def _train_epoch_sharded(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                             loader) -> float:
+        """One epoch of this rank's part of every global batch, through DDP."""
+        net = self._ddp_model(model, optimizer)
+        net.train()
+        world = distributed.world_size()
+        total, count = 0.0, 0
+        for batch, (mine, size) in zip(loader, loader.batch_sampler.plan()):
+            optimizer.zero_grad(set_to_none=True)
+            out = self._batch_forward(net, batch)
+            y = batch.y[:batch.batch_size].to(self.device)
+            loss = F.cross_entropy(out, y, label_smoothing=self.label_smoothing, reduction="sum")
+            # DDP averages the ranks' gradients; weighting each rank's summed loss by world/size
+            # makes that the gradient of the global batch's mean loss (a stand-in batch counts 0).
+            (loss * (world / size if mine else 0.0)).backward()
+            optimizer.step()
+            if mine:
+                total += float(loss.detach())
+                count += mine
+        total, count = distributed.all_reduce_sum([total, count])  # the same loss on every rank
+        return total / max(count, 1)
+
+    def _ddp_model(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> nn.Module:
+        """``model`` in DistributedDataParallel, built once per model. Whenever training starts
+        with a new optimiser (a new run: the runner resets the parameters per seed), every rank
+        takes rank 0's parameters and buffers, so all ranks start each run identical."""
+        if self._ddp is None or self._ddp[0] is not model:
+            self._ddp = (model, distributed.ddp(model), None)  # DDP copies rank 0's state too
+        elif self._ddp[2]() is not optimizer:
+            distributed.broadcast_module(model)
+        self._ddp = (model, self._ddp[1], weakref.ref(optimizer))
+        return self._ddp[1]
+
     @torch.no_grad()
     def _evaluate_minibatch(self, model: nn.Module) -> Metrics:
+        pred = self._predict_minibatch(model)
+        return {split: self.evaluator.eval({"y_true": self.y[idx], "y_pred": pred[idx]})
+                for split, idx in self.index.items()}
+
+    @torch.no_grad()
+    def _predict_minibatch(self, model: nn.Module) -> torch.Tensor:
+        """The predicted class of every node some split scores (-1 elsewhere). Under torchrun
+        each rank predicts its part of the nodes and the parts are combined, so every rank
+        returns the same tensor."""
+        model = distributed.unwrap(model)
+        distributed.broadcast_buffers(model)  # e.g. batch-norm statistics: rank 0's, as in DDP
         model.eval()
         loader = self._loaders["eval"]
         if hasattr(loader.node_sampler, "reseed"):
@@ -221,5 +293,4 @@ class NodeClassification(Task):
         for batch in loader:
             pred[batch.n_id[:batch.batch_size].to(self.device)] = \
                 self._batch_forward(model, batch).argmax(dim=-1)
-        return {split: self.evaluator.eval({"y_true": self.y[idx], "y_pred": pred[idx]})
-                for split, idx in self.index.items()}
+        return distributed.all_reduce(pred, "max")  # the ranks' parts are disjoint
