@@ -224,7 +224,10 @@ def cell_flags(scope: str, entries: Sequence[Entry]) -> list[Flag]:
     for what, get, show in (("split", _split, _show_split),
                             ("input fingerprint", _fingerprint, _short),
                             ("git commit", _commit, _show_commit),
-                            ("device", lambda r: r.get("device"), _short)):
+                            ("device", lambda r: r.get("device"), _short),
+                            # torchrun: how many processes trained (absent in older records = 1)
+                            ("processes", lambda r: str((r.get("distributed") or {}).get("world_size", 1)),
+                             _short)):
         groups = _groups(entries, get)
         if len(groups) > 1:
             flags.append(Flag(scope, what, _versus(groups, show, entries)))

@@ -53,6 +53,7 @@ def test_consistent_runs_are_not_flagged(gcn_cells):
     (lambda r: r["versions"].update(torch="9.9.9"), "versions", ["torch", "9.9.9"]),
     (lambda r: r["git"].update(dirty=True), "uncommitted changes", ["changes: synthetic/gcn_b"]),
     (lambda r: r.update(device="cuda:0"), "device", ["cuda:0"]),
+    (lambda r: r.update(distributed={"world_size": 2, "backend": "gloo"}), "processes", ["2"]),
 ])
 def test_one_disagreement_in_a_cell_gives_one_flag(gcn_cells, change, what, words):
     flags = reproducibility_flags(perturbed(gcn_cells, "synthetic", 2, change))   # gcn_b's seed 2
