@@ -299,8 +299,9 @@ def reproducibility_flags(cells: Mapping[str, Sequence[Entry]]) -> list[Flag]:
     ``cells`` maps each data set of the row to all its seed records (pooled over run folders,
     duplicates included). Within a cell: config (per-seed, path-like and cosmetic keys
     ignored, see :func:`ignored_key`), split, input fingerprint, package versions, git commit,
-    resolved device, number of processes (torchrun), uncommitted changes, duplicated seeds. Across cells: the seed lists,
-    versions, commit, and the model / trainer / task / fusion / features config.
+    resolved device, number of processes (torchrun), uncommitted changes, duplicated seeds.
+    Across cells: the seed lists, versions, commit, and the model / trainer / task / fusion /
+    features config.
     """
     flags: list[Flag] = []
     for ds, entries in cells.items():
