@@ -194,6 +194,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
         resume: keep the seeds whose records in ``output_dir`` were made by the same
             configuration, input and (clean) commit instead of training them again.
     """
+    if cfg.model.get("zero_shot"):  # a language model answers; nothing is trained
+        from mmgraph.zeroshot.predictor import run_zero_shot
+
+        return run_zero_shot(cfg, output_dir)
     seeds = seeds_of(cfg)
     trainer_cfg = trainer_config(cfg.trainer)
     trainer_cfg.progress = trainer_cfg.progress and distributed.is_main()  # torchrun: rank 0's bar

@@ -1,0 +1,1 @@
+"""Zero-shot node classification by (vision-)language models: neighbours, prompts, answer parsing."""

@@ -1,0 +1,86 @@
+"""Zero-shot prediction through the runner: tiny random language models on the synthetic graph."""
+import json
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+import mmgraph.bench  # noqa: F401  (registers the data-root resolver)
+from mmgraph.bench.records import markdown_table
+from mmgraph.bench.runner import run
+from mmgraph.errors import ConfigError
+from mmgraph.paths import config_dir
+from mmgraph.zeroshot.parse import Parsed
+from mmgraph.zeroshot.predictor import sample_nodes, score
+from tests.zeroshot.test_generate import build_tiny_models
+
+SMALL = ["dataset=synthetic", "dataset.loader.num_nodes=300", "dataset.loader.num_edges=2000",
+         "dataset.loader.text_dim=16", "dataset.loader.image_dim=16", "runs=1", "model=smollm2",
+         "model.sample=10", "model.max_new_tokens=4", "model.parse_embedding=false"]
+
+
+def compose_cfg(*overrides):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-zero-shot"))
+
+
+def record(folder):
+    return json.loads((folder / "runs" / "seed_42.json").read_text())
+
+
+def test_text_model_row_resumes_from_its_cache(tiny, tmp_path):
+    args = [*SMALL, f"model.generator={tiny['lm']}", f"model.cache_dir={tmp_path / 'gen'}",
+            "model.num_neighbors=2", "model.neighbor_mode=both"]
+    row = run(compose_cfg(*args), output_dir=tmp_path / "a")
+    assert row["model"] == "smollm2" and row["runs"] == 1 and row["metrics"] == ["accuracy", "macro_f1", "mismatch"]
+    rec = record(tmp_path / "a")
+    info = rec["zero_shot"]["test"]
+    assert info["nodes"] == 10 and info["generated"] == 10 and info["new_tokens"] > 0
+    assert sum(info["parsed"].values()) == 10
+    sel = rec["selected"]
+    assert 0.0 <= sel["accuracy"]["test"] <= 1.0 and 0.0 <= sel["mismatch"]["test"] <= 1.0
+    assert rec["generator"]["accepts_images"] is False and rec["task"]["zero_shot"] is True
+    # the same prompts again: nothing generated, the same numbers
+    again = run(compose_cfg(*args), output_dir=tmp_path / "b")
+    assert record(tmp_path / "b")["zero_shot"]["test"]["generated"] == 0
+    assert again["summary"]["test/accuracy"] == row["summary"]["test/accuracy"]
+    # its row sits in the runner's table with the trained models'
+    table = markdown_table([row])
+    assert "| synthetic | smollm2 | text+image, 2 neighbours (both) | 1 |" in table
+
+
+def test_vision_model_sees_images(tiny, tmp_path):
+    row = run(compose_cfg(*SMALL, f"model.generator={tiny['llava']}", f"model.cache_dir={tmp_path / 'gen'}",
+                          "model.num_neighbors=1", "model.neighbor_mode=image"), output_dir=tmp_path / "v")
+    rec = record(tmp_path / "v")
+    assert rec["generator"]["accepts_images"] is True and rec["zero_shot"]["test"]["generated"] == 10
+    assert row["summary"]["test/accuracy"]["mean"] >= 0.0
+
+
+def test_same_sample_whatever_the_prompt():
+    index = torch.arange(100, 200)
+    a = sample_nodes(index, 30, seed=0)
+    assert torch.equal(a, sample_nodes(index.flip(0), 30, seed=0)) and a.numel() == 30
+    assert not torch.equal(a, sample_nodes(index, 30, seed=1))
+    assert torch.equal(sample_nodes(index, None, 0), index)
+
+
+def test_unknown_answers_count_as_wrong_and_as_mismatches():
+    y = torch.tensor([0, 1, 2, 2])
+    pred = torch.tensor([0, -1, 2, -1])
+    s = score(y, pred, 3)
+    assert s["accuracy"] == 0.5 and s["mismatch"] == 0.5
+    # macro-F1 over classes 0..2 plus the "unknown" column (F1 0), as MAGB's string labels give
+    f1 = {0: 1.0, 1: 0.0, 2: 2 * 1 / (2 + 1), 3: 0.0}
+    assert s["macro_f1"] == pytest.approx(sum(f1.values()) / 4)
+    assert Parsed(-1, None, "unknown").index == -1
+
+
+def test_bad_generator_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such folder"):
+        run(compose_cfg(*SMALL, f"model.generator={tmp_path / 'nothing'}", f"model.cache_dir={tmp_path}"))
