@@ -19,7 +19,7 @@ MISSING = "–"
 # Metric names people type for the names the tasks record.
 ALIASES = {"acc": "accuracy", "f1": "macro_f1", "f1_macro": "macro_f1", "macro-f1": "macro_f1",
            "macro_f1_score": "macro_f1"}
-LOWER_IS_BETTER = {"loss", "mae", "mse", "rmse", "error"}
+LOWER_IS_BETTER = {"loss", "mae", "mse", "rmse", "error", "mismatch"}  # mismatch: zero-shot answers naming no class
 _MODALITY_ORDER = ("text", "image")
 
 

@@ -133,3 +133,15 @@ def test_choosing_metrics(runs_root):
     with pytest.raises(ReportError, match="unknown metric 'mrr'; the runs record: accuracy, macro_f1") as err:
         build_table(collect(runs_root), ["accuracy", "mrr"])
     assert err.value.status == 2
+
+
+def test_lower_is_better_columns_mark_the_smallest_mean():
+    from mmgraph.report.table import Cell, Table, mark_best
+
+    rows = ["a", "b"]
+    cells = {("a", "d", "accuracy"): Cell(0.5, float("nan"), [0]), ("b", "d", "accuracy"): Cell(0.7, float("nan"), [0]),
+             ("a", "d", "mismatch"): Cell(0.1, float("nan"), [0]), ("b", "d", "mismatch"): Cell(0.3, float("nan"), [0])}
+    table = Table(rows=rows, labels={r: r for r in rows}, datasets=["d"], metrics=["accuracy", "mismatch"],
+                  cells=cells, entries={})
+    mark_best(table)
+    assert [k for k, c in cells.items() if c.best] == [("b", "d", "accuracy"), ("a", "d", "mismatch")]
