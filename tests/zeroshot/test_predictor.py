@@ -84,3 +84,33 @@ def test_unknown_answers_count_as_wrong_and_as_mismatches():
 def test_bad_generator_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such folder"):
         run(compose_cfg(*SMALL, f"model.generator={tmp_path / 'nothing'}", f"model.cache_dir={tmp_path}"))
+
+
+def test_clip_zero_shot_through_the_runner(tmp_path):
+    from mmgraph.zeroshot.clip import ClipZeroShot
+    from tests.zeroshot.test_clip import _tiny_clip
+
+    folder = _tiny_clip(tmp_path / "clip")
+    base = [a for a in SMALL if not a.startswith("model.")]
+    args = [*base, "model=clip", f"model.generator={folder}", "model.sample=10", "model.use=both"]
+    row = run(compose_cfg(*args), output_dir=tmp_path / "c")
+    rec = record(tmp_path / "c")
+    assert row["model"] == "clip" and rec["zero_shot"]["test"]["nodes"] == 10
+    assert rec["selected"]["mismatch"]["test"] == 0.0  # a joint-embedding model always names a class
+    # neighbours mixed in with alpha = 1: the prediction is the neighbours' mean's class
+    mixed = run(compose_cfg(*args, "model.num_neighbors=2", "model.alpha=1.0"), output_dir=tmp_path / "m")
+    assert mixed["modalities"] == "text+image, 2 neighbours (alpha 1)"
+    assert 0.0 <= mixed["summary"]["test/accuracy"]["mean"] <= 1.0
+    assert isinstance(ClipZeroShot(str(folder)).fingerprint(), str)
+
+
+@pytest.mark.slow
+def test_real_smollm2_on_a_50_node_sample(tmp_path):
+    args = [a for a in SMALL if not a.startswith("model.sample")]
+    row = run(compose_cfg(*args, "model.sample=50", "model.num_neighbors=3", "model.max_new_tokens=12",
+                          f"model.cache_dir={tmp_path / 'gen'}"), output_dir=tmp_path / "s")
+    info = record(tmp_path / "s")["zero_shot"]["test"]
+    assert info["nodes"] == 50 and info["generated"] == 50 and sum(info["parsed"].values()) == 50
+    assert info["new_tokens"] > 50 and info["tokens_per_second"] > 0
+    assert all(e["output"].strip() for e in info["examples"])  # the model answers something
+    assert row["zero_shot"]["tokens_per_second"] == info["tokens_per_second"]
