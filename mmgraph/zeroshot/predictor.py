@@ -101,8 +101,11 @@ def run_zero_shot(cfg: DictConfig, output_dir: str | Path | None = None) -> dict
 
     if str(m.get("kind", "auto")) == "clip":
         return _run_clip(cfg, data, graph, index, splits, out_dir=output_dir)
+    extra = {"chat_template": str(m.chat_template)} if m.get("chat_template") else {}
+    if m.get("revision"):
+        extra["revision"] = str(m.revision)
     generator = load_generator(str(m.generator), device=str(device), dtype=str(m.get("dtype", "auto")),
-                               kind=str(m.get("kind", "auto")))
+                               kind=str(m.get("kind", "auto")), image_root=data.meta.get("image_root"), **extra)
     with_images = "image" in store and (generator.accepts_images or bool(m.get("images_as_words", True)))
     settings = {"max_new_tokens": int(m.get("max_new_tokens", 16)), "cot": bool(m.get("cot", False)),
                 "max_chars": int(m.get("max_chars", 500))}

@@ -114,3 +114,14 @@ def test_real_smollm2_on_a_50_node_sample(tmp_path):
     assert info["new_tokens"] > 50 and info["tokens_per_second"] > 0
     assert all(e["output"].strip() for e in info["examples"])  # the model answers something
     assert row["zero_shot"]["tokens_per_second"] == info["tokens_per_second"]
+
+
+def test_a_model_without_chat_template_needs_one(tiny, tmp_path):
+    args = [*SMALL, f"model.generator={tiny['nochat']}", f"model.cache_dir={tmp_path / 'gen'}"]
+    with pytest.raises(ConfigError, match="has no chat template"):
+        run(compose_cfg(*args))
+    template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}Category:"
+    cfg = compose_cfg(*args)
+    cfg.model.chat_template = template  # (Jinja does not fit Hydra's override grammar)
+    row = run(cfg, output_dir=tmp_path / "t")
+    assert record(tmp_path / "t")["zero_shot"]["test"]["generated"] == 10 and row["runs"] == 1
