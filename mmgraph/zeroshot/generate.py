@@ -601,6 +601,8 @@ def load_generator(model: str, *, device: str | torch.device = "cpu", dtype: str
     if model == SMOLLM2:
         if kind == "vision":
             raise ConfigError(f"{SMOLLM2!r} is a text-only model; use kind=text or auto")
+        for arg in ("image_root", "image_max_side"):
+            kw.pop(arg, None)  # a text model never reads images
         identity = _smollm2_identity()
         folder = smollm2_folder()
         if folder is None:
