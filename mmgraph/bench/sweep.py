@@ -415,6 +415,7 @@ class Objective:
                 val[m].append(float(result.selected[m]["val"]))
         # validation only: a trial never keeps a test value
         trial.set_user_attr("val", {m: sum(v) / len(v) for m, v in val.items()})
+        trial.set_user_attr("primary", primary)
         trial.set_user_attr("epochs", epochs)
         trial.set_user_attr("seconds", round(seconds, 3))
         return sum(values) / len(values)
@@ -494,14 +495,12 @@ def _worker_main(cfg_plain: dict, index: int, threads: int, level: int) -> None:
 
 
 # ------------------------------------------------------------------------------- the whole sweep
-def _run_workers(cfg: DictConfig, settings: Settings) -> None:
-    """Start ``settings.workers`` processes and follow the study until they end."""
+def _run_workers(cfg: DictConfig, settings: Settings, study, storage) -> None:
+    """Start ``settings.workers`` processes and follow ``study`` until they end."""
     import multiprocessing as mp
 
     from tqdm.auto import tqdm
 
-    storage = open_storage(settings)
-    study = open_study(cfg, settings, storage)
     plain = OmegaConf.to_container(cfg, resolve=True)
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_worker_main, args=(plain, i, settings.threads, logging.getLogger().level),
@@ -565,19 +564,10 @@ def describe(study, settings: Settings, cfg: DictConfig) -> dict[str, Any]:
 
 
 def _primary_of(study) -> str:
+    """The task's primary metric, as the trials recorded it."""
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("val"):
-            from mmgraph.evaluator import Evaluator
-
-            metrics = list(t.user_attrs["val"])
-            for kind in ("node_classification", "link_prediction"):
-                try:
-                    ev = Evaluator(kind)
-                except Exception:
-                    continue
-                if ev.primary in metrics:
-                    return ev.primary
-            return metrics[0]
+            return t.user_attrs.get("primary") or next(iter(t.user_attrs["val"]))
     return "metric"
 
 
@@ -636,7 +626,7 @@ def run_sweep(cfg: DictConfig) -> dict[str, Any] | None:
             prepared = prepare(cfg)
             work(cfg, settings, 0, prepared)
         else:
-            _run_workers(cfg, settings)
+            _run_workers(cfg, settings, study, storage)
     c = counts(study)
     write_json(settings.dir / "study.json", describe(study, settings, cfg))
     if finished(c) < settings.trials:

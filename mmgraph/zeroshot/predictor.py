@@ -69,8 +69,6 @@ def _node_content(store, i: int, words: dict[int, str | None], with_image: bool)
 
 def run_zero_shot(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]:
     """The runner's zero-shot path (see the module docstring); writes records like ``run``."""
-    from mmgraph.bench.records import (command_line, git_state, markdown_table, package_versions,
-                                       summarize, write_json)
     from mmgraph.bench.runner import load_dataset, resolve_device, seeds_of
     from mmgraph.data.graph import homogeneous_view, split_indices, target_type
     from mmgraph.data.splits import make_split
@@ -100,7 +98,7 @@ def run_zero_shot(cfg: DictConfig, output_dir: str | Path | None = None) -> dict
     strategy = str(m.get("neighbor_strategy", "random"))
 
     if str(m.get("kind", "auto")) == "clip":
-        return _run_clip(cfg, data, graph, index, splits, out_dir=output_dir)
+        return _run_clip(cfg, data, device, graph, index, splits, out_dir=output_dir)
     extra = {"chat_template": str(m.chat_template)} if m.get("chat_template") else {}
     if m.get("revision"):
         extra["revision"] = str(m.revision)
@@ -116,14 +114,8 @@ def run_zero_shot(cfg: DictConfig, output_dir: str | Path | None = None) -> dict
     parser = AnswerParser(class_names, embed=embed)
     features = graph.get("x")
 
-    record_base = {"command": command_line(), "config": OmegaConf.to_container(cfg, resolve=True),
-                   "dataset": {key: data.meta[key] for key in ("name", "version", "class_names") if key in data.meta},
-                   "features": data.meta.get("features", {}), "input": data.meta.get("input", {}),
-                   "task": {"kind": "node_classification", "split": data.meta.get("split", {}),
-                            "zero_shot": True},
-                   "device": str(device), "versions": package_versions(), "git": git_state(),
-                   "generator": {"name": generator.name, "fingerprint": generator.fingerprint(),
-                                 "accepts_images": generator.accepts_images}}
+    record_base = _record_base(cfg, data, device, {"name": generator.name, "fingerprint": generator.fingerprint(),
+                                                   "accepts_images": generator.accepts_images})
     out = Path(output_dir) if output_dir is not None else None
     runs = []
     for seed in seeds_of(cfg):
@@ -149,9 +141,7 @@ def run_zero_shot(cfg: DictConfig, output_dir: str | Path | None = None) -> dict
             parsed = [parser.parse(g.text) for g in gens]
             pred = torch.tensor([p.index for p in parsed], dtype=torch.long)
             values = score(graph.y[nodes], pred, len(class_names))
-            for metric, v in values.items():
-                selected.setdefault(metric, {"epoch": 0, "val": float("nan"), "test": float("nan"),
-                                             "train": float("nan")})[split] = v
+            _store(selected, split, values)
             tokens = sum(g.new_tokens for g in gens)
             gen_seconds = sum(g.seconds for g in gens)
             info[split] = {"nodes": nodes.numel(), "generated": missing,
@@ -163,24 +153,52 @@ def run_zero_shot(cfg: DictConfig, output_dir: str | Path | None = None) -> dict
             log.info("seed %d, %s: %d nodes, accuracy %.4f, mismatch %.3f, %s new tokens (%d generated now)",
                      seed, split, nodes.numel(), values["accuracy"], values["mismatch"], tokens,
                      info[split]["generated"])
-        for metric in selected:  # val is the selection split of trained models; mirror test when absent
-            if "val" not in splits:
-                selected[metric]["val"] = float("nan")
-        record = {**record_base, "seed": seed, "selected": selected, "epochs": 0,
-                  "seconds": time.perf_counter() - start, "stopped_early": False, "history": [],
-                  "zero_shot": info}
-        runs.append(record)
-        if out is not None:
-            write_json(out / "runs" / f"seed_{seed}.json", record)
-    primary = "accuracy"
-    summary = summarize(runs, METRICS, primary)
+        runs.append(_seed_record(record_base, seed, selected, start, info, out))
     first = runs[0]["zero_shot"][splits[-1]]
-    row = {"dataset": cfg.dataset.name, "model": str(m.name), "modalities": _modalities(mode, k, with_images),
-           "fusion": "none", "runs": len(runs), "metrics": list(METRICS), "primary": primary, "summary": summary,
-           "seeds": [r["seed"] for r in runs], "split": record_base["task"]["split"],
-           "input_fingerprint": data.meta.get("input", {}).get("fingerprint"),
-           "zero_shot": {"num_neighbors": k, "neighbor_mode": mode, "neighbor_strategy": strategy,
-                         "nodes": first["nodes"], "tokens_per_second": first["tokens_per_second"]}}
+    return _finish(cfg, data, runs, record_base, _modalities(mode, k, with_images),
+                   {"num_neighbors": k, "neighbor_mode": mode, "neighbor_strategy": strategy,
+                    "nodes": first["nodes"], "tokens_per_second": first["tokens_per_second"]}, out)
+
+
+def _record_base(cfg: DictConfig, data, device, generator: dict[str, Any]) -> dict[str, Any]:
+    """What every zero-shot seed record shares (the keys of a trained run's record, plus the model)."""
+    from mmgraph.bench.records import command_line, git_state, package_versions
+
+    return {"command": command_line(), "config": OmegaConf.to_container(cfg, resolve=True),
+            "dataset": {key: data.meta[key] for key in ("name", "version", "class_names") if key in data.meta},
+            "features": data.meta.get("features", {}), "input": data.meta.get("input", {}),
+            "task": {"kind": "node_classification", "split": data.meta.get("split", {}), "zero_shot": True},
+            "device": str(device), "versions": package_versions(), "git": git_state(), "generator": generator}
+
+
+def _store(selected: dict[str, dict], split: str, values: dict[str, float]) -> None:
+    """``values`` of ``split`` in the ``selected`` layout of trained runs (no epochs; other splits nan)."""
+    for metric, v in values.items():
+        selected.setdefault(metric, {"epoch": 0, "val": float("nan"), "test": float("nan"),
+                                     "train": float("nan")})[split] = v
+
+
+def _seed_record(record_base: dict, seed: int, selected: dict, start: float, info: dict,
+                 out: Path | None) -> dict[str, Any]:
+    from mmgraph.bench.records import write_json
+
+    record = {**record_base, "seed": seed, "selected": selected, "epochs": 0,
+              "seconds": time.perf_counter() - start, "stopped_early": False, "history": [], "zero_shot": info}
+    if out is not None:
+        write_json(out / "runs" / f"seed_{seed}.json", record)
+    return record
+
+
+def _finish(cfg: DictConfig, data, runs: list[dict], record_base: dict, modalities: str,
+            zero_shot: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    """The summary row (the shape of a trained model's), written beside the seed records."""
+    from mmgraph.bench.records import markdown_table, summarize, write_json
+
+    row = {"dataset": cfg.dataset.name, "model": str(cfg.model.name), "modalities": modalities,
+           "fusion": "none", "runs": len(runs), "metrics": list(METRICS), "primary": "accuracy",
+           "summary": summarize(runs, METRICS, "accuracy"), "seeds": [r["seed"] for r in runs],
+           "split": record_base["task"]["split"], "input_fingerprint": data.meta.get("input", {}).get("fingerprint"),
+           "zero_shot": zero_shot}
     if out is not None:
         write_json(out / "summary.json", {**row, "record": record_base})
         (out / "results.md").write_text(markdown_table([row]) + "\n")
@@ -224,11 +242,9 @@ def _image_words(store, data, nodes: torch.Tensor, neigh: list[list[int]], mode:
     return dict(zip(ids, phrases))
 
 
-def _run_clip(cfg: DictConfig, data, graph, index: dict, splits: list[str], out_dir=None) -> dict[str, Any]:
+def _run_clip(cfg: DictConfig, data, device, graph, index: dict, splits: list[str], out_dir=None) -> dict[str, Any]:
     """Joint-embedding zero-shot (``kind: clip``): each node's image and/or text embedding, mixed
     with its neighbours' (``alpha``), against "a photo of a {class}" text embeddings."""
-    from mmgraph.bench.records import (command_line, git_state, markdown_table, package_versions,
-                                       summarize, write_json)
     from mmgraph.bench.runner import seeds_of
     from mmgraph.data.graph import target_type
     from mmgraph.zeroshot.clip import ClipZeroShot
@@ -237,16 +253,13 @@ def _run_clip(cfg: DictConfig, data, graph, index: dict, splits: list[str], out_
     m = cfg.model
     store = data[target_type(data)]
     templates = list(m.get("templates") or ["a photo of a {}."])
-    clip = ClipZeroShot(str(m.generator), templates=templates, device=str(cfg.device if cfg.device != "auto" else "cpu"))
+    clip = ClipZeroShot(str(m.generator), templates=templates, device=str(device))
     class_names = list(data.meta["class_names"])
     class_emb = clip.class_embeddings([c.replace("_", " ") for c in class_names])
     k, use, alpha = int(m.get("num_neighbors", 0)), str(m.get("use", "image")), float(m.get("alpha", 0.0))
-    record_base = {"command": command_line(), "config": OmegaConf.to_container(cfg, resolve=True),
-                   "dataset": {key: data.meta[key] for key in ("name", "version", "class_names") if key in data.meta},
-                   "task": {"kind": "node_classification", "split": data.meta.get("split", {}), "zero_shot": True},
-                   "input": data.meta.get("input", {}), "features": data.meta.get("features", {}),
-                   "device": "cpu", "versions": package_versions(), "git": git_state(),
-                   "generator": {"name": str(m.generator), "fingerprint": clip.fingerprint(), "accepts_images": True}}
+    record_base = _record_base(cfg, data, device, {"name": str(m.generator), "fingerprint": clip.fingerprint(),
+                                                   "accepts_images": True})
+    out = Path(out_dir) if out_dir is not None else None
     texts = [t if isinstance(t, str) and t.strip() else None for t in store.text] if "text" in store else None
     images = list(store.image) if "image" in store else None
     runs = []
@@ -264,23 +277,8 @@ def _run_clip(cfg: DictConfig, data, graph, index: dict, splits: list[str], out_
                                        root=data.meta.get("image_root"), use=use)
             logits = clip.predict(emb[[pos[n] for n in nodes.tolist()]], class_emb,
                                   neighbor_index=[[pos[j] for j in nb] for nb in neigh], all_emb=emb, alpha=alpha)
-            values = score(graph.y[nodes], logits.argmax(dim=1), len(class_names))
-            for metric, v in values.items():
-                selected.setdefault(metric, {"epoch": 0, "val": float("nan"), "test": float("nan"),
-                                             "train": float("nan")})[split] = v
+            _store(selected, split, score(graph.y[nodes], logits.argmax(dim=1), len(class_names)))
             info[split] = {"nodes": nodes.numel(), "embedded": len(ids)}
-        record = {**record_base, "seed": seed, "selected": selected, "epochs": 0,
-                  "seconds": time.perf_counter() - start, "stopped_early": False, "history": [], "zero_shot": info}
-        runs.append(record)
-        if out_dir is not None:
-            write_json(Path(out_dir) / "runs" / f"seed_{seed}.json", record)
-    row = {"dataset": cfg.dataset.name, "model": str(m.name),
-           "modalities": use.replace("both", "text+image") + (f", {k} neighbours (alpha {alpha:g})" if k else ""),
-           "fusion": "none", "runs": len(runs), "metrics": list(METRICS), "primary": "accuracy",
-           "summary": summarize(runs, METRICS, "accuracy"), "seeds": [r["seed"] for r in runs],
-           "split": record_base["task"]["split"], "input_fingerprint": data.meta.get("input", {}).get("fingerprint"),
-           "zero_shot": {"num_neighbors": k, "alpha": alpha, "use": use}}
-    if out_dir is not None:
-        write_json(Path(out_dir) / "summary.json", {**row, "record": record_base})
-        (Path(out_dir) / "results.md").write_text(markdown_table([row]) + "\n")
-    return row
+        runs.append(_seed_record(record_base, seed, selected, start, info, out))
+    modalities = use.replace("both", "text+image") + (f", {k} neighbours (alpha {alpha:g})" if k else "")
+    return _finish(cfg, data, runs, record_base, modalities, {"num_neighbors": k, "alpha": alpha, "use": use}, out)
