@@ -12,39 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mmgraph import distributed
+from mmgraph.assembly import build, load_dataset, resolve_device, seeds_of
 from mmgraph.bench import torchrun
 from mmgraph.bench.records import (command_line, git_state, markdown_table, package_versions,
                                    summarize, write_json)
-from mmgraph.data.graph import set_model_input
 from mmgraph.errors import ConfigError, MMGraphError
 from mmgraph.train import TrainerConfig, fit, seed_everything
 
 log = logging.getLogger("mmgraph.bench")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; ``cuda`` without a GPU is an error, not a silent CPU run."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} requested but no CUDA device is available; use device=cpu or auto")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"invalid device {name!r}; use auto, cpu, cuda or cuda:<index>") from exc
-
-
-def seeds_of(cfg: DictConfig) -> list[int]:
-    if cfg.get("seeds"):
-        return [int(s) for s in cfg.seeds]
-    if int(cfg.runs) < 1:
-        raise ConfigError(f"runs must be >= 1, got {cfg.runs}")
-    return [int(cfg.seed) + i for i in range(int(cfg.runs))]
 
 
 def trainer_config(node: DictConfig) -> TrainerConfig:
@@ -58,19 +36,6 @@ def trainer_config(node: DictConfig) -> TrainerConfig:
         msg = str(exc).splitlines()[0]
         raise ConfigError(f"trainer.{key}: {msg}" if key else f"trainer: {msg}") from exc
     return TrainerConfig(**OmegaConf.to_container(merged, resolve=True))
-
-
-def _build(node: DictConfig, what: str, **kwargs) -> Any:
-    """Instantiate a config node, turning constructor errors into one-line ConfigErrors."""
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__ or exc
-        if isinstance(cause, MMGraphError):
-            raise cause
-        target = node.get("_target_", "?")
-        msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
-        raise ConfigError(f"cannot build {what} ({target}): {msg}") from exc
 
 
 def fusion_label(cfg: DictConfig) -> str:
@@ -88,7 +53,7 @@ def build_model(cfg: DictConfig, data, model_kwargs: dict[str, Any]) -> torch.nn
     node = cfg.get("fusion")
     kind = str(node.get("kind", "none")) if node is not None else "none"
     if kind == "none":
-        return _build(cfg.model.module, what, **model_kwargs)
+        return build(cfg.model.module, what, **model_kwargs)
     from mmgraph.nn.fusion import FusionModel
 
     info = data.meta["input"]
@@ -99,7 +64,7 @@ def build_model(cfg: DictConfig, data, model_kwargs: dict[str, Any]) -> torch.nn
                           f"modalities {'+'.join(mods)} have {sum(dims)}")
 
     def factory(in_channels: int, out_channels: int) -> torch.nn.Module:
-        return _build(cfg.model.module, what, **{**model_kwargs, "in_channels": in_channels,
+        return build(cfg.model.module, what, **{**model_kwargs, "in_channels": in_channels,
                                                   "out_channels": out_channels})
 
     params = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "kind"}
@@ -109,35 +74,12 @@ def build_model(cfg: DictConfig, data, model_kwargs: dict[str, Any]) -> torch.nn
         raise ConfigError(f"cannot build fusion {kind}: {str(exc).splitlines()[-1]}") from exc
 
 
-def load_dataset(cfg: DictConfig, device: torch.device | None = None):
-    """The graph of ``cfg.dataset`` with features computed or loaded and the model input built.
-
-    Features: ``cfg.features.encoders`` (modality -> encoder) always applies; features the data
-    set comes with are kept otherwise; the data set config's ``encoders`` fill in the rest. See
-    :func:`mmgraph.features.attach_features`.
-    """
-    from mmgraph.features import attach_features
-
-    with distributed.local_main_first():  # torchrun: one process per machine downloads/builds
-        data = _build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
-    feats = cfg.features
-    modalities = feats.get("modalities")
-    modalities = list(modalities) if modalities else None
-    plain = lambda node: OmegaConf.to_container(node, resolve=True) if node is not None else None  # noqa: E731
-    attach_features(data, encoders=plain(feats.get("encoders")), defaults=plain(cfg.dataset.get("encoders")),
-                    modalities=modalities, cache_dir=feats.get("cache_dir"),
-                    storage=feats.get("storage", "float32"), batch_size=feats.get("batch_size"),
-                    num_workers=int(feats.get("num_workers", 2)), device=device or "cpu")
-    set_model_input(data, modalities)
-    return data
-
-
 def build_task(cfg: DictConfig, data, device: torch.device):
     """``cfg.task`` built and set up on ``data`` (the data set config's split and relations)."""
     extra = {}
     if "edge_types" in cfg.task and cfg.task.get("edge_types") is None and cfg.dataset.get("edge_types"):
         extra["edge_types"] = list(cfg.dataset.edge_types)  # the data set's choice of relations
-    task = _build(cfg.task, "task", **extra)
+    task = build(cfg.task, "task", **extra)
     task.setup(data, device, split=OmegaConf.to_container(cfg.dataset.get("split"), resolve=True)
                if cfg.dataset.get("split") else None)
     return task
@@ -161,7 +103,7 @@ def make_model(cfg: DictConfig, data, task, device: torch.device) -> torch.nn.Mo
         if "hetero" not in inspect.signature(task.model_kwargs).parameters:
             raise ConfigError(f"task {task.kind} does not support heterogeneous models "
                               f"(model {cfg.model.name}); use node_classification")
-        backbone = _build(cfg.model.module, f"model {cfg.model.name}", **task.model_kwargs(hetero=True))
+        backbone = build(cfg.model.module, f"model {cfg.model.name}", **task.model_kwargs(hetero=True))
     else:
         backbone = build_model(cfg, data, task.model_kwargs())  # with cfg.fusion around it, if any
     return task.wrap(backbone).to(device)

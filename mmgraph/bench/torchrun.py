@@ -30,6 +30,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mmgraph import distributed
+from mmgraph.cli import overrides_of
 from mmgraph.errors import ConfigError
 
 __all__ = ["cli_argv", "prepare_device", "describe"]
@@ -80,7 +81,7 @@ def cli_argv(config_dir: Path, argv: list[str]) -> list[str]:
     args = list(argv[1:])
     multirun = any(a in ("-m", "--multirun") for a in args)
     keys = ("hydra.sweep.dir", "hydra.sweep.subdir") if multirun else ("hydra.run.dir",)
-    patterns = _output_patterns(config_dir, _overrides(args))
+    patterns = _output_patterns(config_dir, overrides_of(args))
     fixed = []
     for key in keys:
         pattern = patterns.get(key)
@@ -94,12 +95,6 @@ def cli_argv(config_dir: Path, argv: list[str]) -> list[str]:
         args += _QUIET_RANK
         sys.stdout = open(os.devnull, "w")  # the table and messages come from rank 0
     return [argv[0], *args]
-
-
-def _overrides(args: list[str]) -> list[str]:
-    from mmgraph.bench.__main__ import _overrides as overrides
-
-    return overrides(args)
 
 
 def _escape(value: str) -> str:

@@ -18,19 +18,17 @@ batches and rank 0 merges the cache entry (:mod:`mmgraph.features.sharded`); ran
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
+from mmgraph.cli import compose, fail
 from mmgraph.errors import ConfigError, MMGraphError
 
 PROG = "mmgraph.features"
 OWN = ("encoder", "modality", "cache_dir", "storage", "batch_size", "num_workers", "device")
 
 
-def _fail(message: str, status: int) -> None:
-    from mmgraph.distributed import launch_rank
-
-    if status != 2 or launch_rank() == 0:  # torchrun: every rank has the same configuration error
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(status)
+def _fail(message: str, status: int) -> NoReturn:
+    fail(PROG, message, status)
 
 
 def main(argv: list[str] | None = None) -> list:
@@ -58,13 +56,9 @@ def main(argv: list[str] | None = None) -> list:
 
 
 def _run(own: dict, overrides: list[str]) -> list:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    import mmgraph.bench  # noqa: F401  (registers the data-root resolver)
-    from mmgraph.bench.__main__ import explain_config_error
-    from mmgraph.bench.runner import _build, resolve_device
+    from mmgraph.assembly import build, resolve_device
     from mmgraph.data.graph import target_type
     from mmgraph.features.encoders import get_encoder
     from mmgraph.features.extract import attach_features, encode_nodes
@@ -73,12 +67,7 @@ def _run(own: dict, overrides: list[str]) -> list:
 
     distributed.init()  # torchrun: split the batches over the processes (else nothing)
     cdir = config_dir()
-    try:
-        with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=overrides)
-    except Exception as exc:  # Hydra's errors are user errors here
-        GlobalHydra.instance().clear()
-        raise ConfigError(explain_config_error(exc, cdir, overrides)) from None
+    cfg = compose(cdir, overrides)
     feats = cfg.features
     try:
         kwargs = {"cache_dir": own.get("cache_dir", feats.get("cache_dir")),
@@ -90,7 +79,7 @@ def _run(own: dict, overrides: list[str]) -> list:
     except ValueError as exc:
         raise ConfigError(f"batch_size and num_workers must be integers ({exc})") from None
     with distributed.local_main_first():  # torchrun: one process per machine downloads/builds
-        data = _build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
+        data = build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
     store = data[target_type(data)]
     raw = [m for m in ("text", "image") if m in store]
     if "encoder" in own:

@@ -69,7 +69,7 @@ def _node_content(store, i: int, words: dict[int, str | None], with_image: bool)
 
 def run_zero_shot(cfg: DictConfig, output_dir: str | Path | None = None) -> dict[str, Any]:
     """The runner's zero-shot path (see the module docstring); writes records like ``run``."""
-    from mmgraph.bench.runner import load_dataset, resolve_device, seeds_of
+    from mmgraph.assembly import load_dataset, resolve_device, seeds_of
     from mmgraph.data.graph import homogeneous_view, split_indices, target_type
     from mmgraph.data.splits import make_split
     from mmgraph.paths import default_data_root
@@ -245,7 +245,7 @@ def _image_words(store, data, nodes: torch.Tensor, neigh: list[list[int]], mode:
 def _run_clip(cfg: DictConfig, data, device, graph, index: dict, splits: list[str], out_dir=None) -> dict[str, Any]:
     """Joint-embedding zero-shot (``kind: clip``): each node's image and/or text embedding, mixed
     with its neighbours' (``alpha``), against "a photo of a {class}" text embeddings."""
-    from mmgraph.bench.runner import seeds_of
+    from mmgraph.assembly import seeds_of
     from mmgraph.data.graph import target_type
     from mmgraph.zeroshot.clip import ClipZeroShot
     from mmgraph.zeroshot.neighbors import select_neighbors
