@@ -1,5 +1,5 @@
 """From a composed configuration to objects: the device, the seeds, anything with a
-``_target_``, and the data set with its features attached.
+``_target_``, and the data set.
 
 The runner (:mod:`mmgraph.bench.runner`) and the feature command line
 (``python -m mmgraph.features``) both assemble their inputs here; this module knows neither.
@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmgraph import distributed
 from mmgraph.errors import ConfigError, MMGraphError
 
-__all__ = ["resolve_device", "seeds_of", "build", "plain", "load_dataset"]
+__all__ = ["resolve_device", "seeds_of", "build", "plain", "build_dataset"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,31 +84,8 @@ def plain(node: Any) -> Any:
         OmegaConf.is_list(node) else node
 
 
-def load_dataset(cfg: DictConfig, device: torch.device | None = None):
-    """The graph of ``cfg.dataset`` with features computed or loaded and the model input built.
-
-    Features: ``cfg.features.encoders`` (modality -> encoder) always applies; features the data
-    set comes with are kept otherwise; the data set config's ``encoders`` fill in the rest. See
-    :func:`mmgraph.features.attach_features`.
-    """
-    from mmgraph.data.graph import set_model_input
-    from mmgraph.features import attach_features
-
-    with distributed.local_main_first():  # torchrun: one process per machine downloads/builds
-        data = build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
-    feats = cfg.features
-    modalities = feats.get("modalities")
-    if modalities is not None and not OmegaConf.is_list(modalities):
-        raise ConfigError(f"features.modalities must be a list, e.g. features.modalities=[text]; "
-                          f"got {modalities!r}")
-    modalities = [str(m) for m in modalities] if modalities else None
-    try:
-        workers = int(feats.get("num_workers", 2))
-    except (TypeError, ValueError):
-        raise ConfigError(f"features.num_workers must be an integer; got {feats.get('num_workers')!r}") from None
-    attach_features(data, encoders=plain(feats.get("encoders")), defaults=plain(cfg.dataset.get("encoders")),
-                    modalities=modalities, cache_dir=feats.get("cache_dir"),
-                    storage=feats.get("storage", "float32"), batch_size=feats.get("batch_size"),
-                    num_workers=workers, device=device or "cpu")
-    set_model_input(data, modalities)
-    return data
+def build_dataset(cfg: DictConfig):
+    """The graph of ``cfg.dataset`` (its ``loader``), built or read from its cache; under
+    torchrun one process per machine builds it first."""
+    with distributed.local_main_first():
+        return build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")

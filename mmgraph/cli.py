@@ -29,8 +29,10 @@ def fail(prog: str, message: str, status: int) -> NoReturn:
     has the same one."""
     from mmgraph.distributed import launch_rank
 
+    from mmgraph.redact import redact
+
     if status != 2 or launch_rank() == 0:
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {redact(message)}", file=sys.stderr)
     sys.exit(status)
 
 

@@ -5,8 +5,11 @@ Example::
     ev = Evaluator("node_classification")
     ev.eval({"y_true": y[test], "y_pred": logits[test]})  # {"accuracy": ..., "macro_f1": ...}
 
-A new task is one entry in ``_TASKS`` (its metric names, primary metric, input description
-and compute function) plus its metric names in :data:`TASK_METRICS`.
+A task's metrics are a :class:`MetricSpec`: the metric names in order, the primary metric
+(model selection), which metrics are better when lower, a description of the input and the
+compute function. The specs of the built-in tasks are in :data:`SPECS` (``Evaluator(name)``);
+a task module declares its own spec next to its class and passes it: ``Evaluator(spec)``. The
+trainer and the report read each metric's direction from the spec, never from a list of names.
 """
 from __future__ import annotations
 
@@ -19,14 +22,6 @@ from torch import Tensor
 
 from mmgraph import metrics as M
 from mmgraph.errors import ConfigError
-
-#: The metrics each task reports, in order.
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "node_classification": ("accuracy", "macro_f1"),
-    "link_prediction": ("mrr", "hits@1", "hits@3", "hits@10"),
-    "entity_ranking": ("mr", "mrr", "hits@1", "hits@3", "hits@5", "hits@10", "hits@20"),
-}
-
 
 def _get(input_dict: Mapping, key: str, task: str) -> Tensor:
     if key not in input_dict:
@@ -123,58 +118,114 @@ def _entity_ranking(inp: Mapping, names: tuple[str, ...]) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class _Task:
+class MetricSpec:
+    """What a task measures.
+
+    Attributes:
+        task: the task's name (``node_classification``, ...).
+        metrics: metric names, in the order tables show them.
+        primary: the metric that selects epochs, checkpoints and sweep trials (validation).
+        expected_input: the dict :meth:`Evaluator.eval` accepts, in words.
+        compute: ``compute(input_dict, metrics) -> {metric: value}``; raises ``ValueError`` on
+            malformed input.
+        lower_is_better: the metrics for which a smaller value is better (ranks, error rates).
+    """
+
+    task: str
+    metrics: tuple[str, ...]
     primary: str
     expected_input: str
     compute: Callable[[Mapping, tuple[str, ...]], dict[str, float]]
+    lower_is_better: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.primary not in self.metrics:
+            raise ValueError(f"primary metric {self.primary!r} is not among {self.metrics}")
+        unknown = set(self.lower_is_better) - set(self.metrics)
+        if unknown:
+            raise ValueError(f"lower_is_better names unknown metrics {sorted(unknown)}")
+
+    def higher_is_better(self, metric: str) -> bool:
+        return metric not in self.lower_is_better
+
+    def better(self, metric: str, new: float, old: float) -> bool:
+        """Whether ``new`` improves on ``old`` (NaN never does)."""
+        if new != new:  # NaN
+            return False
+        if old != old:
+            return True
+        return new < old if metric in self.lower_is_better else new > old
+
+    def worst(self, metric: str) -> float:
+        """The value every real value improves on."""
+        return float("inf") if metric in self.lower_is_better else float("-inf")
+
+    def directions(self) -> dict[str, bool]:
+        """``{metric: higher_is_better}`` for records and reports."""
+        return {m: self.higher_is_better(m) for m in self.metrics}
 
 
-_TASKS: dict[str, _Task] = {
-    "node_classification": _Task(
+SPECS: dict[str, MetricSpec] = {
+    "node_classification": MetricSpec(
+        task="node_classification",
+        metrics=("accuracy", "macro_f1"),
         primary="accuracy",
         expected_input=(
             "{'y_true': labels [N] (or [N, 1]), non-negative integers, "
             "'y_pred': predicted labels [N] or class scores [N, C]}; "
             "torch tensors or numpy arrays"),
         compute=_node_classification),
-    "link_prediction": _Task(
+    "link_prediction": MetricSpec(
+        task="link_prediction",
+        metrics=("mrr", "hits@1", "hits@3", "hits@10"),
         primary="mrr",
         expected_input=(
             "{'y_pred_pos': scores of the positive edges [P], "
             "'y_pred_neg': scores of each positive's negatives [P, K]}; "
             "torch tensors or numpy arrays; ties rank at the mean of optimistic and pessimistic"),
         compute=_link_prediction),
-    "entity_ranking": _Task(
+    "entity_ranking": MetricSpec(
+        task="entity_ranking",
+        metrics=("mr", "mrr", "hits@1", "hits@3", "hits@5", "hits@10", "hits@20"),
         primary="mrr",
         expected_input=(
             "{'y_true': correct entity id per query [P], "
             "'y_pred': scores over all entities [P, E]} "
             "or {'y_pred_pos': [P], 'y_pred_neg': [P, K]}; torch tensors or numpy arrays; "
             "ties rank at the mean of optimistic and pessimistic"),
-        compute=_entity_ranking),
+        compute=_entity_ranking,
+        lower_is_better=frozenset({"mr"})),
 }
+
+#: The metrics each built-in task reports, in order.
+TASK_METRICS: dict[str, tuple[str, ...]] = {name: spec.metrics for name, spec in SPECS.items()}
 
 
 class Evaluator:
     """Validates predictions for a task and computes that task's metrics.
 
     Args:
-        task: One of :data:`TASK_METRICS` (``"node_classification"``,
-            ``"link_prediction"``, ``"entity_ranking"``).
+        task: the name of a built-in task (:data:`SPECS`: ``"node_classification"``,
+            ``"link_prediction"``, ``"entity_ranking"``) or a task's own :class:`MetricSpec`.
 
     Attributes:
         task: The task name.
+        spec: Its :class:`MetricSpec` (directions: :meth:`MetricSpec.higher_is_better`).
         metrics: Names of the metrics :meth:`eval` returns, in order.
-        primary: The metric used for model selection (higher is better).
+        primary: The metric used for model selection.
         expected_input: A description of the dict :meth:`eval` accepts.
     """
 
-    def __init__(self, task: str):
-        if task not in _TASKS:
-            raise ConfigError(f"unknown evaluation task {task!r}; valid: {', '.join(_TASKS)}")
-        spec = _TASKS[task]
-        self.task = task
-        self.metrics: tuple[str, ...] = TASK_METRICS[task]
+    def __init__(self, task: str | MetricSpec):
+        if isinstance(task, MetricSpec):
+            spec = task
+        elif task in SPECS:
+            spec = SPECS[task]
+        else:
+            raise ConfigError(f"unknown evaluation task {task!r}; valid: {', '.join(SPECS)}")
+        self.spec = spec
+        self.task = spec.task
+        self.metrics: tuple[str, ...] = spec.metrics
         self.primary: str = spec.primary
         self.expected_input: str = spec.expected_input
         self._compute = spec.compute

@@ -85,6 +85,13 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` in it (the test server trusts every password)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     bindir = postgres_bindir()

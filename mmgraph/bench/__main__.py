@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> None:
             _fail(str(exc), 2)
         except (MMGraphError, FloatingPointError) as exc:
             _fail(str(exc), 1)
+        except KeyboardInterrupt as exc:  # the feature step's Interrupted says what it saved
+            from mmgraph.features import Interrupted
+
+            print(f"{PROG}: {exc if isinstance(exc, Interrupted) else 'interrupted'}", file=sys.stderr)
+            sys.exit(130)
         _ROWS.append(row)
         print("\n" + markdown_table([row]) + "\n", flush=True)
         return row["summary"][f"val/{row['primary']}"]["mean"]

@@ -1,4 +1,5 @@
-"""Result records (one JSON per run) and the summary table."""
+"""Result records (one JSON per run) and the summary table; secrets masked in all of them
+(:mod:`mmgraph.redact`)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mmgraph.paths import repo_root
+from mmgraph.redact import redact
 
 
 def package_versions() -> dict[str, str]:
@@ -41,10 +43,11 @@ def git_state() -> dict[str, Any]:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (a killed run never leaves a half-written record)."""
+    """Write JSON atomically (a killed run never leaves a half-written record), with passwords,
+    tokens and other secrets masked (:func:`mmgraph.redact.redact`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.write_text(json.dumps(redact(obj), indent=2, default=lambda o: redact(str(o))))
     tmp.replace(path)
 
 
@@ -101,8 +104,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         cells += [_cell(s[f"test/{m}"], 100) if f"test/{m}" in s else "" for m in metrics]
         cells += [f"{s['epochs']:.0f}", f"{s['seconds_per_run']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return redact("\n".join(lines))
 
 
 def command_line() -> str:
-    return " ".join([Path(sys.executable).name, "-m", "mmgraph.bench", *sys.argv[1:]])
+    """The command of this run, as a record keeps it (secrets masked)."""
+    return redact(" ".join([Path(sys.executable).name, "-m", "mmgraph.bench", *sys.argv[1:]]))

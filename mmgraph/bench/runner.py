@@ -1,11 +1,13 @@
 """``run(cfg)``: load a data set, build features and a task, train a model over several seeds.
 
-This is the only place where configuration becomes objects (``hydra.utils.instantiate``);
-data sets, models and tasks never read a config themselves.
+One path for every task and model (see :mod:`mmgraph.tasks.base`): the data set, the task and
+the model are built from their configs' ``_target_`` (:func:`mmgraph.assembly.build`); every
+model goes through :func:`mmgraph.train.fit` (a model without trainable parameters, such as a
+zero-shot predictor, is evaluated once), every result through the task's Evaluator and the same
+record and summary code. Data sets, models and tasks never read a config themselves.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from pathlib import Path
@@ -15,11 +17,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mmgraph import distributed
-from mmgraph.assembly import build, load_dataset, resolve_device, seeds_of
+from mmgraph.assembly import build, build_dataset, plain, resolve_device, seeds_of
 from mmgraph.bench import torchrun
 from mmgraph.bench.records import (command_line, git_state, markdown_table, package_versions,
                                    summarize, write_json)
 from mmgraph.errors import ConfigError, MMGraphError
+from mmgraph.redact import redact
 from mmgraph.train import TrainerConfig, fit, seed_everything
 
 log = logging.getLogger("mmgraph.bench")
@@ -74,6 +77,49 @@ def build_model(cfg: DictConfig, data, model_kwargs: dict[str, Any]) -> torch.nn
         raise ConfigError(f"cannot build fusion {kind}: {str(exc).splitlines()[-1]}") from exc
 
 
+def load_dataset(cfg: DictConfig, device: torch.device | None = None):
+    """The graph of ``cfg.dataset`` with features computed or loaded and the model input built.
+
+    Features: ``cfg.features.encoders`` (modality -> encoder) always applies; features the data
+    set comes with are kept otherwise; the data set config's ``encoders`` fill in the rest. See
+    :func:`mmgraph.features.attach_features`.
+    """
+    from mmgraph.data.graph import set_model_input, target_type
+    from mmgraph.features import attach_features
+
+    data = build_dataset(cfg)
+    feats = cfg.features
+    modalities = feats.get("modalities")
+    if modalities is not None and not OmegaConf.is_list(modalities):
+        raise ConfigError(f"features.modalities must be a list, e.g. features.modalities=[text]; "
+                          f"got {modalities!r}")
+    modalities = [str(m) for m in modalities] if modalities else None
+    encoders = plain(feats.get("encoders")) or {}
+    if not isinstance(encoders, dict):
+        raise ConfigError(f"features.encoders must map modalities to encoders, e.g. "
+                          f"features.encoders.text=minilm; got {encoders!r}")
+    encoders = {m: e for m, e in encoders.items() if e is not None}
+    defaults = plain(cfg.dataset.get("encoders")) or {}
+    if modalities:
+        store = data[target_type(data)]
+        available = sorted({m for m in ("text", "image") if m in store} | set(encoders) | set(defaults) |
+                           {k[2:] for k in store.keys() if k.startswith("x_")})
+        missing = [m for m in modalities if m not in available]
+        if missing:
+            raise ConfigError(f"features.modalities: {cfg.dataset.name} has no {missing[0]!r} modality; "
+                              f"available: {', '.join(available) or 'none'}")
+    try:
+        workers = int(feats.get("num_workers", 2))
+    except (TypeError, ValueError):
+        raise ConfigError(f"features.num_workers must be an integer; got {feats.get('num_workers')!r}") from None
+    attach_features(data, encoders=encoders, defaults=defaults,
+                    modalities=modalities, cache_dir=feats.get("cache_dir"),
+                    storage=feats.get("storage", "float32"), batch_size=feats.get("batch_size"),
+                    num_workers=workers, device=device or "cpu", progress=distributed.is_main())
+    set_model_input(data, modalities)
+    return data
+
+
 def build_task(cfg: DictConfig, data, device: torch.device):
     """``cfg.task`` built and set up on ``data`` (the data set config's split and relations)."""
     extra = {}
@@ -100,7 +146,7 @@ def make_model(cfg: DictConfig, data, task, device: torch.device) -> torch.nn.Mo
         if fusion_label(cfg) != "none":
             raise ConfigError(f"fusion {fusion_label(cfg)} is not available for heterogeneous "
                               f"models (model {cfg.model.name}); use fusion=none")
-        if "hetero" not in inspect.signature(task.model_kwargs).parameters:
+        if not task.supports_hetero:
             raise ConfigError(f"task {task.kind} does not support heterogeneous models "
                               f"(model {cfg.model.name}); use node_classification")
         backbone = build(cfg.model.module, f"model {cfg.model.name}", **task.model_kwargs(hetero=True))
@@ -136,10 +182,6 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
         resume: keep the seeds whose records in ``output_dir`` were made by the same
             configuration, input and (clean) commit instead of training them again.
     """
-    if cfg.model.get("zero_shot"):  # a language model answers; nothing is trained
-        from mmgraph.zeroshot.predictor import run_zero_shot
-
-        return run_zero_shot(cfg, output_dir)
     seeds = seeds_of(cfg)
     trainer_cfg = trainer_config(cfg.trainer)
     trainer_cfg.progress = trainer_cfg.progress and distributed.is_main()  # torchrun: rank 0's bar
@@ -151,7 +193,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
 
     record_base = {
         "command": command_line(),
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": redact(OmegaConf.to_container(cfg, resolve=True)),  # as write_json stores it
         "dataset": {k: data.meta[k] for k in ("name", "version", "class_names") if k in data.meta},
         "features": data.meta.get("features", {}),
         "input": data.meta.get("input", {}),
@@ -171,6 +213,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
             log.info("seed %d: kept from %s", seed, path)
             runs.append(kept)
             continue
+        task.start_run(seed)
         seed_everything(seed)
         model.reset_parameters()
         result = fit(task, model, trainer_cfg, desc=f"{cfg.model.name} seed {seed} ({i + 1}/{len(seeds)})")
@@ -178,7 +221,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
         log.info("seed %d: %s (epoch %d of %d)", seed,
                  ", ".join(f"test/{m}={v['test']:.4f}" for m, v in sel.items()),
                  sel[task.primary]["epoch"], result.epochs)
-        record = {**record_base, "seed": seed, **result.to_dict()}
+        record = {**record_base, "seed": seed, **result.to_dict(), **task.run_record(model)}
         runs.append(record)
         if path is not None:
             write_json(path, record)
@@ -187,9 +230,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
     row = {"dataset": cfg.dataset.name, "model": cfg.model.name,
            "modalities": "+".join(data.meta["input"]["modalities"]), "fusion": fusion_label(cfg),
            "runs": len(runs),
-           "metrics": list(task.metrics), "primary": task.primary, "summary": summary,
+           "metrics": list(task.metrics), "primary": task.primary,
+           "higher_is_better": task.evaluator.spec.directions(), "summary": summary,
            "seeds": seeds, "split": record_base["task"].get("split", {}),
-           "input_fingerprint": data.meta["input"]["fingerprint"], **(extra or {})}
+           "input_fingerprint": data.meta["input"]["fingerprint"], **task.summary_row(model), **(extra or {})}
     if out is not None:
         write_json(out / "summary.json", {**row, "record": record_base})
         (out / "results.md").write_text(markdown_table([row]) + "\n")

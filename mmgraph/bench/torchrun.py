@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmgraph import distributed
 from mmgraph.cli import overrides_of
 from mmgraph.errors import ConfigError
+from mmgraph.redact import install_log_redaction
 
 __all__ = ["cli_argv", "prepare_device", "describe"]
 
@@ -76,6 +77,7 @@ def cli_argv(config_dir: Path, argv: list[str]) -> list[str]:
     """
     if not distributed.launched():
         return argv
+    install_log_redaction()  # every rank's log lines (torch's too) with secrets masked, from the start
     distributed.init()
     stamp = distributed.broadcast_object(datetime.now())
     args = list(argv[1:])

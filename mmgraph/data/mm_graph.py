@@ -136,8 +136,9 @@ def _fetch(base: Path, rel: str, download: bool) -> Path:
     return path
 
 
-def _load_pt(path: Path) -> Any:
-    """``torch.load`` with ``weights_only=True``; plain pickles of non-tensor classes fall back."""
+def _load_pt(path: Path, allow_pickle: bool) -> Any:
+    """``torch.load`` with ``weights_only=True``; a file that pickles other classes (whose
+    unpickling can run any code) is refused unless ``allow_pickle``."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -147,9 +148,12 @@ def _load_pt(path: Path) -> Any:
             raise DataError(f"cannot read MM-GRAPH file {path} (corrupt or truncated?): "
                             f"{_first_line(exc)}; delete it and load again to re-download") from exc
         reason = unsupported[0].split("Unsupported global:")[-1].split(" was not")[0].strip()
-    warnings.warn(f"{path.name} pickles {reason}, which torch.load(weights_only=True) refuses; "
-                  f"loading it with weights_only=False (only safe for files from {HUB_URL})",
-                  stacklevel=3)
+        if not allow_pickle:
+            raise DataError(f"{path} pickles {reason.removeprefix('GLOBAL ')}, which "
+                            f"torch.load(weights_only=True) refuses: unpickling it could run any "
+                            f"code the file holds; if you trust the file (e.g. it came from "
+                            f"{HUB_URL}), set allow_pickle=True (override: "
+                            f"dataset.loader.allow_pickle=true)") from exc
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
@@ -376,7 +380,7 @@ def _index_images(folder: Path) -> dict[str, str]:
 
 def load_mm_graph(name: str, root: str | Path = "datasets", download: bool = True,
                   feature: str | None = "clip", split: str | None = None,
-                  text: bool | None = None, images: bool = False):
+                  text: bool | None = None, images: bool = False, allow_pickle: bool = False):
     """Load an MM-GRAPH data set as a :class:`~torch_geometric.data.HeteroData`.
 
     Args:
@@ -393,6 +397,10 @@ def load_mm_graph(name: str, root: str | Path = "datasets", download: bool = Tru
             (downloading it), ``False`` never, ``None`` only if the file is already local.
         images: attach image references, downloading ``raw-data/<prefix>-images.tar`` and
             extracting it once into ``raw-data/<prefix>-images/`` (``meta["image_root"]``).
+        allow_pickle: load ``.pt`` files that pickle classes other than tensors and plain
+            containers with ``torch.load(weights_only=False)``, which runs whatever code the
+            file holds: only for files you trust. Off: such a file raises a DataError naming
+            what it pickles.
 
     Returns:
         A graph with one node type (``product`` or ``book``) and one undirected relation;
@@ -400,7 +408,8 @@ def load_mm_graph(name: str, root: str | Path = "datasets", download: bool = Tru
 
     Raises:
         ConfigError: unknown data set, feature set or split kind.
-        DataError: a file is missing (and cannot be downloaded), corrupt, or inconsistent.
+        DataError: a file is missing (and cannot be downloaded), corrupt, inconsistent, or
+            pickles other classes while ``allow_pickle`` is off.
     """
     key = str(name).strip().lower().replace("_", "-")
     if key not in DATASETS:
@@ -443,7 +452,7 @@ def load_mm_graph(name: str, root: str | Path = "datasets", download: bool = Tru
     paths = {k: _fetch(base, rel, download) for k, rel in needed.items()}
 
     # Node count: the feature rows (as MM-GRAPH does), else the labels or the largest id.
-    x = _load_pt(paths["feature"]) if feature is not None else None
+    x = _load_pt(paths["feature"], allow_pickle) if feature is not None else None
     if x is not None and (not isinstance(x, Tensor) or x.dim() != 2 or x.size(1) % 2):
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise DataError(f"{paths['feature']} must hold a [N, 2d] tensor (text | image); "
@@ -457,7 +466,7 @@ def load_mm_graph(name: str, root: str | Path = "datasets", download: bool = Tru
     et = (nt, spec.relation, nt)
 
     if lp:
-        parts = _lp_split(_load_pt(paths["split"]), paths["split"])
+        parts = _lp_split(_load_pt(paths["split"], allow_pickle), paths["split"])
         if x is not None:
             n = x.size(0)
         else:
@@ -479,12 +488,13 @@ def load_mm_graph(name: str, root: str | Path = "datasets", download: bool = Tru
             "fingerprint": tensor_digest(*(parts[k] for k in sorted(parts))),
         }
     else:
-        labels = _as_long(_load_pt(paths["labels"]), f"labels {needed['labels']}").view(-1)
+        labels = _load_pt(paths["labels"], allow_pickle)
+        labels = _as_long(labels, f"labels {needed['labels']}").view(-1)
         n = x.size(0) if x is not None else labels.numel()
         if labels.numel() != n:
             raise DataError(f"{needed['labels']} has {labels.numel()} labels but "
                             f"{needed.get('feature', 'the features')} has {n} rows")
-        pairs = _edge_pairs(_load_pt(paths["edges"]), paths["edges"])
+        pairs = _edge_pairs(_load_pt(paths["edges"], allow_pickle), paths["edges"])
         _check_range(pairs, n, needed["edges"])
         labels = labels.masked_fill(labels < 0, -1)
         num_classes = int(labels.max()) + 1 if (labels >= 0).any() else 0
@@ -494,7 +504,7 @@ def load_mm_graph(name: str, root: str | Path = "datasets", download: bool = Tru
         edge_index, loops = _undirected(pairs, n)
         data[et].edge_index = edge_index
         data.meta["mm_graph"].update(raw_edges=int(pairs.size(1)), self_loops_dropped=loops)
-        split_obj = _load_pt(paths["split"])
+        split_obj = _load_pt(paths["split"], allow_pickle)
         names = ("train_idx", "val_idx", "test_idx")
         if not isinstance(split_obj, dict) or any(k not in split_obj for k in names):
             have = (sorted(map(str, split_obj)) if isinstance(split_obj, dict)
@@ -523,7 +533,7 @@ def load_mm_graph(name: str, root: str | Path = "datasets", download: bool = Tru
 
     raw_ids = None
     if "mapping" in paths:
-        raw_ids = _raw_ids(_load_pt(paths["mapping"]), n, paths["mapping"])
+        raw_ids = _raw_ids(_load_pt(paths["mapping"], allow_pickle), n, paths["mapping"])
     if want_text:
         texts, info = _read_text(paths["text"], raw_ids, n)
         data[nt].text = texts

@@ -6,14 +6,21 @@
 
 Options (``key=value``): ``encoder``, ``modality`` (text, image or joint; default: every
 modality the encoder produces that the data set has raw inputs for), ``cache_dir``,
-``storage`` (float32 | float16), ``batch_size``, ``num_workers``, ``device``. Any other
-``key=value`` is a config override as for ``python -m mmgraph.bench`` (e.g.
+``storage`` (float32 | float16), ``batch_size``, ``num_workers``, ``device``, ``progress``
+(true: a bar on a terminal, a plain line every ~10 % when stderr is a file or pipe; false:
+none). Any other ``key=value`` is a config override as for ``python -m mmgraph.bench`` (e.g.
 ``dataset.loader.keep_label_words=true``). Prints one line per modality: encoder, items,
 distinct items, missing, seconds, distinct items per second and the cache entry. Errors are one line on stderr
 (exit status 2 for configuration, 1 for data).
 
+Ctrl-C stops the extraction, keeping every finished batch, and prints one line on stderr saying
+how many features were saved and where, e.g. ``mmgraph.features: interrupted: 866 of 4,284 image
+features saved in <entry>.partial; run the same command again to resume`` (exit status 130);
+the same command resumes there.
+
 Under torchrun (``torchrun --nproc_per_node=N -m mmgraph.features ...``) the N processes split the
-batches and rank 0 merges the cache entry (:mod:`mmgraph.features.sharded`); rank 0 prints.
+batches and rank 0 merges the cache entry (:mod:`mmgraph.features.sharded`); rank 0 prints the
+table and the progress, and on Ctrl-C every rank says what its shard saved.
 """
 from __future__ import annotations
 
@@ -24,7 +31,8 @@ from mmgraph.cli import compose, fail
 from mmgraph.errors import ConfigError, MMGraphError
 
 PROG = "mmgraph.features"
-OWN = ("encoder", "modality", "cache_dir", "storage", "batch_size", "num_workers", "device")
+OWN = ("encoder", "modality", "cache_dir", "storage", "batch_size", "num_workers", "device", "progress")
+_FLAGS = {"true": True, "false": False}
 
 
 def _fail(message: str, status: int) -> NoReturn:
@@ -52,13 +60,18 @@ def main(argv: list[str] | None = None) -> list:
         _fail(str(exc), 2)
     except MMGraphError as exc:
         _fail(str(exc), 1)
+    except KeyboardInterrupt as exc:  # Interrupted says what was saved; elsewhere nothing was
+        from mmgraph.features.loop import Interrupted
+
+        print(f"{PROG}: {exc if isinstance(exc, Interrupted) else 'interrupted'}", file=sys.stderr)
+        sys.exit(130)
     return []
 
 
 def _run(own: dict, overrides: list[str]) -> list:
     from omegaconf import OmegaConf
 
-    from mmgraph.assembly import build, resolve_device
+    from mmgraph.assembly import build_dataset, resolve_device
     from mmgraph.data.graph import target_type
     from mmgraph.features.encoders import get_encoder
     from mmgraph.features.extract import attach_features, encode_nodes
@@ -75,11 +88,12 @@ def _run(own: dict, overrides: list[str]) -> list:
                   "batch_size": int(own["batch_size"]) if own.get("batch_size") else feats.get("batch_size"),
                   "num_workers": int(own.get("num_workers", feats.get("num_workers", 2))),
                   "device": distributed.local_device(resolve_device(own.get("device", str(cfg.device)))),
-                  "progress": True}
+                  "progress": _FLAGS.get(own.get("progress", "true").lower())}
     except ValueError as exc:
         raise ConfigError(f"batch_size and num_workers must be integers ({exc})") from None
-    with distributed.local_main_first():  # torchrun: one process per machine downloads/builds
-        data = build(cfg.dataset.loader, f"dataset {cfg.dataset.name}")
+    if kwargs["progress"] is None:
+        raise ConfigError(f"progress must be true or false, got {own['progress']!r}")
+    data = build_dataset(cfg)  # torchrun: one process per machine downloads/builds
     store = data[target_type(data)]
     raw = [m for m in ("text", "image") if m in store]
     if "encoder" in own:

@@ -72,6 +72,20 @@ class FeatureCache:
         self.done = 0
 
     # -- reading a finished entry --------------------------------------------------------------
+    @classmethod
+    def load_finished(cls, folder: str | os.PathLike, fingerprint: str, num_items: int,
+                      storage: str = "float32") -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`load` the entry at ``folder`` whatever its width (read from its ``meta.json``,
+        so no encoder has to be loaded to learn it); ``None`` if there is no complete entry."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            return None
+        try:
+            dim = int(json.loads((folder / "meta.json").read_text())["dim"])
+        except (OSError, ValueError, KeyError, TypeError):
+            dim = -1  # unreadable: load() moves the entry aside
+        return cls(folder, fingerprint, num_items, dim, storage).load()
+
     def load(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(values, valid)`` of a complete entry (values memory-mapped), else ``None``."""
         if not self.final.is_dir():

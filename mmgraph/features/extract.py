@@ -5,11 +5,14 @@
 1. items are read from ``data[node_type].text`` / ``.image``; empty texts and absent images
    are missing (counted warning, ``<modality>_mask`` cleared);
 2. identical items (the same text, the same image reference) are encoded once;
-3. texts are batched by similar token length (little padding), images are decoded and
-   preprocessed in worker processes while the model runs;
-4. rows go into a :class:`~mmgraph.features.cache.FeatureCache` entry keyed by the feature
+3. the rows of a :class:`~mmgraph.features.cache.FeatureCache` entry keyed by the feature
    fingerprint (data set, version, node type, modality, encoder spec, storage dtype, and a digest
-   of the items), so a second run loads them in milliseconds and a killed run resumes;
+   of the items) are loaded if the entry is complete, so a second run takes milliseconds;
+4. otherwise the extraction loop (:func:`mmgraph.features.loop.encode_items`) encodes them:
+   texts batched by similar token length (little padding), images decoded and preprocessed in
+   worker processes while the model runs, every finished batch saved in the entry, so a killed
+   run resumes and Ctrl-C ends with :class:`~mmgraph.features.loop.Interrupted`. Under torchrun
+   the processes share the batches (:mod:`mmgraph.features.sharded`);
 5. the result is stored as ``x_<modality>`` with :func:`mmgraph.data.graph.add_feature`.
 
 Images that cannot be read (missing file, corrupt data) become missing with one counted warning
@@ -28,16 +31,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 from torch_geometric.data import HeteroData
-from tqdm.auto import tqdm
 
 from mmgraph import distributed
 from mmgraph.data.graph import add_feature, feature_fingerprint, target_type
-from mmgraph.data.images import load_image
-from mmgraph.errors import ConfigError, DataError, MMGraphError
+from mmgraph.errors import ConfigError, DataError
 from mmgraph.features.cache import FeatureCache
 from mmgraph.features.encoders import Encoder, get_encoder
+from mmgraph.features.loop import Items, encode_items, item_order
+from mmgraph.features.sharded import encode_sharded
 
 __all__ = ["encode_nodes", "attach_features", "FeatureResult", "default_cache_dir"]
 
@@ -85,34 +87,6 @@ def _image_key(ref: Any) -> str:
     return str(ref)
 
 
-class _ImageItems(Dataset):
-    """Decodes and preprocesses the images at ``positions`` (runs in worker processes)."""
-
-    def __init__(self, refs: Sequence[Any], texts: Sequence[str] | None, root: Any, encoder: Encoder,
-                 positions: Sequence[int]):
-        self.refs, self.texts, self.root, self.encoder, self.positions = refs, texts, root, encoder, positions
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def __getitem__(self, i: int):
-        pos = self.positions[i]
-        text = self.texts[pos] if self.texts is not None else None
-        try:
-            img = load_image(self.refs[pos], root=self.root, max_side=self.encoder.image_size)
-            return pos, self.encoder.prepare_image(img), text, None
-        except (MMGraphError, OSError, ValueError, SyntaxError) as exc:  # PIL raises all of these
-            return pos, None, text, f"{self.refs[pos]!s:.120}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-
-
-def _collate(batch):
-    return batch
-
-
-def _worker_init(_):
-    torch.set_num_threads(1)
-
-
 def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
                  node_type: str | None = None, cache_dir: str | Path | None = None,
                  storage: str = "float32", batch_size: int | None = None, num_workers: int = 2,
@@ -129,9 +103,15 @@ def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
         batch_size: items per forward pass (default: the encoder's per-modality default for the
             device; small on CPUs, where big batches are slower per item).
         num_workers: image decoding processes (0 = decode in this process).
-        progress: show a progress bar (``None``: only on a terminal).
+        progress: report progress on stderr (:class:`mmgraph.progress.Progress`): ``True``: a bar
+            on a terminal, a plain line every ~10 % elsewhere; ``None``: a bar on a terminal
+            only; ``False``: nothing.
         attach: store the result as ``x_<modality>`` on ``data``.
         deduplicate: encode identical items once (the output is the same either way).
+
+    Raises:
+        Interrupted: Ctrl-C (a ``KeyboardInterrupt``) during the extraction loop, after the
+            finished batches were saved; its message says how many and where.
     """
     if modality not in MODALITIES:
         raise ConfigError(f"unknown modality {modality!r}; choose one of: {', '.join(MODALITIES)}")
@@ -198,43 +178,23 @@ def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
         digest.update(b"\x01" if k is None else k.encode("utf-8", "surrogatepass") + b"\x00")
     spec = {**enc.spec(), "storage": storage, "items": digest.hexdigest()}
     fp = feature_fingerprint(data, modality, enc.name, spec, node_type)
-    bs = int(batch_size or enc.default_batch_size(modality))
-    t0 = time.perf_counter()
-    from_cache, unreadable = False, 0
-
-    cache = None
+    items = Items(modality, first, texts if need_text else None, refs, data.meta.get("image_root"))
     meta = {"dataset": data.meta.get("name"), "version": data.meta.get("version"), "node_type": node_type,
             "modality": modality, "encoder": enc.name, "spec": spec}
-    sharded = distributed.active() and n_unique > 0
-    if sharded:  # torchrun: each rank encodes every W-th batch, rank 0 merges (features/sharded.py)
-        from mmgraph.features.sharded import encode_sharded
-
-        folder = _entry_folder(cache_dir, data, node_type, modality, enc, fp, deduplicate)
-        values, valid, unreadable, from_cache, cache = encode_sharded(
-            enc, modality, first, texts, refs, data, folder, fp, n_unique, storage, bs, num_workers,
-            progress, meta, t0)
-    elif cache_dir is not False and n_unique:
-        folder = _entry_folder(cache_dir, data, node_type, modality, enc, fp, deduplicate)
-        loaded = None
-        if folder.is_dir():
-            loaded = FeatureCache(folder, fp, n_unique, _cached_dim(folder), storage).load()
-        if loaded is not None:
-            values, valid = loaded
-            from_cache = True
-            unreadable = int((~np.asarray(valid)).sum())
-            if unreadable:
-                warnings.warn(f"{unreadable} of {n_unique} {modality} items could not be encoded when "
-                              f"{folder.name} was computed; treated as missing", stacklevel=2)
-        else:
-            cache = FeatureCache(folder, fp, n_unique, enc.output_dim(modality), storage)
+    folder = _entry_folder(cache_dir, data, node_type, modality, enc, fp, deduplicate) if n_unique else None
+    loop = {"batch_size": int(batch_size or enc.default_batch_size(modality)), "num_workers": num_workers,
+            "progress": progress}
+    t0 = time.perf_counter()
     if not n_unique:
-        values, valid = np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=bool)
-    elif not from_cache and not sharded:
-        values, valid, unreadable = _compute(enc, modality, first, texts, refs, data, cache, bs,
-                                             num_workers, progress, n_unique)
-        if cache is not None:
-            values, valid = cache.finish({**meta, "seconds": round(time.perf_counter() - t0, 3)})
+        values, valid, unreadable, from_cache = np.zeros((0, 0), np.float32), np.zeros(0, bool), 0, False
+    elif distributed.active():  # torchrun: each rank encodes every W-th batch, rank 0 merges
+        values, valid, unreadable, from_cache = encode_sharded(enc, items, folder, fp, storage, meta, **loop)
+    else:
+        values, valid, unreadable, from_cache = _encode_here(enc, items, folder, fp, storage, meta, **loop)
     seconds = time.perf_counter() - t0
+    if from_cache and unreadable and distributed.is_main():
+        warnings.warn(f"{unreadable} of {n_unique} {modality} items could not be encoded when "
+                      f"{folder.name} was computed; treated as missing", stacklevel=2)
 
     dim = values.shape[1] if n_unique else enc.output_dim(modality)
     x = torch.zeros(n, dim)
@@ -245,11 +205,27 @@ def encode_nodes(data: HeteroData, modality: str, encoder: str | Encoder, *,
         mask[torch.from_numpy(rows)] = torch.from_numpy(np.asarray(valid)[inverse[rows]])
     if attach:
         add_feature(data, modality, x, encoder=enc.name, spec=spec, node_type=node_type, mask=mask)
-    result = FeatureResult(modality, enc.name, x, mask, fp, cache.final if cache else (folder if from_cache else None),
-                           from_cache, n, n_unique, seconds, int((~mask).sum()), unreadable, spec)
+    result = FeatureResult(modality, enc.name, x, mask, fp, folder, from_cache, n, n_unique, seconds,
+                           int((~mask).sum()), unreadable, spec)
     log.info("%s features of %s/%s by %s: %d items (%d distinct) %s in %.1fs", modality, data.meta.get("name"),
              node_type, enc.name, n, n_unique, "loaded from cache" if from_cache else "computed", seconds)
     return result
+
+
+def _encode_here(enc: Encoder, items: Items, folder: Path | None, fp: str, storage: str, meta: dict,
+                 **loop) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """In this process: the complete cache entry, or the items encoded (resuming a partial entry)
+    and the entry sealed; returns ``(values, valid, unreadable, from_cache)``."""
+    t0 = time.perf_counter()
+    if folder is not None:
+        loaded = FeatureCache.load_finished(folder, fp, len(items), storage)
+        if loaded is not None:
+            return *loaded, int((~np.asarray(loaded[1])).sum()), True
+    cache = FeatureCache(folder, fp, len(items), enc.output_dim(items.modality), storage) if folder else None
+    values, valid, unreadable = encode_items(enc, items, cache, order=item_order(enc, items), **loop)
+    if cache is not None:
+        values, valid = cache.finish({**meta, "seconds": round(time.perf_counter() - t0, 3)})
+    return values, valid, unreadable, False
 
 
 def _entry_folder(cache_dir, data: HeteroData, node_type: str, modality: str, enc: Encoder, fp: str,
@@ -260,97 +236,6 @@ def _entry_folder(cache_dir, data: HeteroData, node_type: str, modality: str, en
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return root / _slug(str(data.meta.get("name", "data"))) / \
         f"{node_type}.{modality}.{_slug(enc.name)}.{fp[:16]}{'' if deduplicate else '.all'}"
-
-
-def _item_order(enc: Encoder, modality: str, first: list[int], texts, n_unique: int) -> list[int]:
-    """The order the distinct items are encoded in (batches are consecutive runs of it): texts
-    longest first (little padding; an out-of-memory error shows early), images as they come."""
-    if modality == "text":
-        lengths = enc.text_lengths([texts[i] for i in first])
-        return sorted(range(n_unique), key=lambda u: (-lengths[u], u))
-    return list(range(n_unique))
-
-
-def _cached_dim(folder: Path) -> int:
-    import json
-
-    try:
-        return int(json.loads((folder / "meta.json").read_text())["dim"])
-    except (OSError, ValueError, KeyError):
-        return -1  # unreadable: FeatureCache.load moves the entry aside
-
-
-def _compute(enc: Encoder, modality: str, first: list[int], texts, refs, data, cache: FeatureCache | None,
-             bs: int, num_workers: int, progress, n_unique: int, order: list[int] | None = None):
-    """Encode the distinct items, resuming a partial cache entry; returns (values, valid, unreadable).
-
-    ``order``: the order to encode them in (default :func:`_item_order`), in batches of ``bs``."""
-    enc.load()
-    dim = enc.output_dim(modality)
-    start = cache.open() if cache is not None else 0
-    if cache is None:
-        values_mem = np.zeros((n_unique, dim), dtype=np.float32)
-        valid_mem = np.zeros(n_unique, dtype=bool)
-    if order is None:
-        order = _item_order(enc, modality, first, texts, n_unique)
-    bar = tqdm(total=n_unique, initial=start, unit="item", desc=f"{modality} features ({enc.name})",
-               disable=None if progress is None else not progress, dynamic_ncols=True)
-    unreadable, first_error = 0, None
-
-    def emit(rows: list[int], vals: np.ndarray, ok: np.ndarray, done: int):
-        if cache is not None:
-            cache.write(np.asarray(rows, dtype=np.int64), vals, ok, done)
-        else:
-            values_mem[rows] = vals
-            valid_mem[rows] = ok
-        bar.update(len(rows))
-
-    try:
-        todo = order[start:]
-        done = start
-        if modality == "text":
-            for b in range(0, len(todo), bs):
-                rows = todo[b: b + bs]
-                out = enc.encode_text([texts[first[u]] for u in rows]).numpy()
-                done += len(rows)
-                emit(rows, out, np.isfinite(out).all(1), done)
-        else:
-            positions = [first[u] for u in todo]
-            item_texts = texts if modality == "joint" else None
-            root = data.meta.get("image_root")
-            ds = _ImageItems(refs, item_texts, root, enc, positions)
-            workers = num_workers if len(ds) > bs else 0
-            loader = DataLoader(ds, batch_size=bs, num_workers=workers, collate_fn=_collate,
-                                worker_init_fn=_worker_init if workers else None,
-                                prefetch_factor=4 if workers else None)
-            row_of = {first[u]: u for u in todo}
-            for batch in loader:
-                rows = [row_of[p] for p, *_ in batch]
-                good = [j for j, (_, item, _, _) in enumerate(batch) if item is not None]
-                for _, item, _, err in batch:
-                    if item is None:
-                        unreadable += 1
-                        first_error = first_error or err
-                vals = np.zeros((len(batch), dim), dtype=np.float32)
-                ok = np.zeros(len(batch), dtype=bool)
-                if good:
-                    items = [batch[j][1] for j in good]
-                    if modality == "joint":
-                        out = enc.encode_joint([batch[j][2] for j in good], items).numpy()
-                    else:
-                        out = enc.encode_image(items).numpy()
-                    vals[good] = out
-                    ok[good] = np.isfinite(out).all(1)
-                done += len(rows)
-                emit(rows, vals, ok, done)
-    finally:
-        bar.close()
-    if unreadable:
-        warnings.warn(f"{unreadable} of {n_unique} images could not be read and are treated as missing "
-                      f"(first: {first_error})", stacklevel=3)
-    if cache is not None:
-        return None, None, unreadable
-    return values_mem, valid_mem, unreadable
 
 
 def _encoder_spec(value: Any) -> tuple[str, dict]:

@@ -2,11 +2,12 @@
 
 Used by :func:`mmgraph.features.encode_nodes` whenever a process group of W > 1 processes is
 initialised (``torchrun ... -m mmgraph.features`` or ``-m mmgraph.bench``). One process encodes
-the distinct items in a fixed order (:func:`mmgraph.features.extract._item_order`) in batches of
+the distinct items in a fixed order (:func:`mmgraph.features.loop.item_order`) in batches of
 ``bs``. Here rank ``r`` takes batches ``r, r + W, r + 2W, ...`` of that same sequence
-(:func:`shard_items`), so every batch holds exactly the items it holds in one process, padded
-alike, and the encoder's outputs are the same bits (given the same kernels: the same device and
-thread count).
+(:func:`shard_items`) and runs the same extraction loop on them
+(:func:`mmgraph.features.loop.encode_items`), so every batch holds exactly the items it holds in
+one process, padded alike, and the encoder's outputs are the same bits (given the same kernels:
+the same device and thread count).
 
 With a cache (``cache_dir`` not ``False``):
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,6 +39,7 @@ from mmgraph import distributed
 from mmgraph.errors import DataError
 from mmgraph.features.cache import FeatureCache
 from mmgraph.features.encoders import Encoder
+from mmgraph.features.loop import Items, encode_items, item_order
 
 __all__ = ["shard_items", "shard_folder", "encode_sharded"]
 
@@ -71,67 +72,55 @@ def _remove_shards(entry: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def encode_sharded(enc: Encoder, modality: str, first: list[int], texts, refs, data,
-                   folder: Path | None, fp: str, n_unique: int, storage: str, bs: int,
-                   num_workers: int, progress, meta: dict[str, Any], t0: float):
-    """This rank's share of :func:`~mmgraph.features.encode_nodes`' work; every rank returns
-    ``(values, valid, unreadable, from_cache, cache)`` for all ``n_unique`` items (``cache``:
-    the entry's :class:`FeatureCache`, ``None`` without a cache folder)."""
-    from mmgraph.features.extract import _cached_dim, _compute, _item_order
-
+def encode_sharded(enc: Encoder, items: Items, folder: Path | None, fp: str, storage: str,
+                   meta: dict[str, Any], *, batch_size: int, num_workers: int = 2,
+                   progress: bool | None = None) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """This rank's share of :func:`~mmgraph.features.encode_nodes`' work on the distinct
+    ``items``, cached in the entry ``folder`` (``None``: no cache); every rank returns
+    ``(values, valid, unreadable, from_cache)`` for all of them."""
+    t0 = time.perf_counter()
     rank, world = distributed.rank(), distributed.world_size()
     main = rank == 0
-    progress = progress if main else False
+    n_unique, bs = len(items), batch_size
     if folder is not None:  # 1. a finished entry: rank 0 decides for all
-        verdict = None
-        if main and folder.is_dir():
-            verdict = FeatureCache(folder, fp, n_unique, _cached_dim(folder), storage).load()
+        verdict = FeatureCache.load_finished(folder, fp, n_unique, storage) if main else None
         if distributed.broadcast_object(verdict is not None):
-            loaded = verdict if main else FeatureCache(folder, fp, n_unique, _cached_dim(folder),
-                                                       storage).load()
+            loaded = verdict if main else FeatureCache.load_finished(folder, fp, n_unique, storage)
             if loaded is None:
                 raise DataError(f"feature cache entry {folder} vanished or is unreadable on rank {rank}"
                                 f"{_SHARED}")
             if main:
                 _remove_shards(folder)  # left over by a launch killed after its merge
             values, valid = loaded
-            unreadable = int((~np.asarray(valid)).sum())
-            if unreadable and main:
-                warnings.warn(f"{unreadable} of {n_unique} {modality} items could not be encoded when "
-                              f"{folder.name} was computed; treated as missing", stacklevel=3)
-            return values, valid, unreadable, True, FeatureCache(folder, fp, n_unique, values.shape[1],
-                                                                 storage)
+            return values, valid, int((~np.asarray(valid)).sum()), True
 
     enc.load()
-    dim = enc.output_dim(modality)
-    order = _item_order(enc, modality, first, texts, n_unique)
-    parts = [shard_items(order, bs, r, world) for r in range(world)]
+    dim = enc.output_dim(items.modality)
+    parts = [shard_items(item_order(enc, items), bs, r, world) for r in range(world)]
     mine = parts[rank]
-    local_first = [first[u] for u in mine]
+    loop = {"batch_size": bs, "num_workers": num_workers, "progress": progress if main else False}
 
     if folder is None:  # no cache: encode, then exchange the rows
         if mine:
-            vals, ok, unreadable = _compute(enc, modality, local_first, texts, refs, data, None, bs,
-                                            num_workers, progress, len(mine), order=list(range(len(mine))))
+            vals, ok, unreadable = encode_items(enc, items.subset(mine), None, **loop)
         else:
             vals, ok, unreadable = np.zeros((0, dim), np.float32), np.zeros(0, bool), 0
         got_vals = distributed.all_gather_rows(torch.from_numpy(np.ascontiguousarray(vals)))
         got_ok = distributed.all_gather_rows(torch.from_numpy(ok.astype(np.uint8)))
         values = np.zeros((n_unique, dim), dtype=np.float32)
         valid = np.zeros(n_unique, dtype=bool)
-        for items, v, o in zip(parts, got_vals, got_ok):
-            values[items] = v.numpy()
-            valid[items] = o.numpy().astype(bool)
+        for rows, v, o in zip(parts, got_vals, got_ok):
+            values[rows] = v.numpy()
+            valid[rows] = o.numpy().astype(bool)
         unreadable = int(distributed.all_reduce_sum([unreadable])[0])
-        return values, valid, unreadable, False, None
+        return values, valid, unreadable, False
 
     # 2. this rank's shard entry, resumable on its own
     if mine:
         shard = FeatureCache(shard_folder(folder, rank, world), _shard_fingerprint(fp, rank, world, bs),
                              len(mine), dim, storage)
         if not (shard.final.is_dir() and shard.load() is not None):  # sealed by an earlier launch
-            _compute(enc, modality, local_first, texts, refs, data, shard, bs, num_workers, progress,
-                     len(mine), order=list(range(len(mine))))
+            encode_items(enc, items.subset(mine), shard, **loop)
             np.save(shard.partial / "items.npy", np.asarray(mine, dtype=np.int64))
             shard.finish({**meta, "shard": {"rank": rank, "world_size": world, "batch_size": bs}})
 
@@ -141,13 +130,13 @@ def encode_sharded(enc: Encoder, modality: str, first: list[int], texts, refs, d
     if main:
         entry.open()
         seen = np.zeros(n_unique, dtype=bool)
-        for r, items in enumerate(parts):
-            if not items:
+        for r, rows in enumerate(parts):
+            if not rows:
                 continue
             got = FeatureCache(shard_folder(folder, r, world), _shard_fingerprint(fp, r, world, bs),
-                               len(items), dim, storage).load()
+                               len(rows), dim, storage).load()
             stored = np.load(shard_folder(folder, r, world) / "items.npy") if got is not None else None
-            if got is None or stored.shape != (len(items),) or seen[stored].any():
+            if got is None or stored.shape != (len(rows),) or seen[stored].any():
                 raise DataError(f"feature shard {shard_folder(folder, r, world).name} is missing or "
                                 f"does not hold the items of rank {r}; delete the shard folders and "
                                 f"rerun{_SHARED}")
@@ -166,4 +155,4 @@ def encode_sharded(enc: Encoder, modality: str, first: list[int], texts, refs, d
             raise DataError(f"feature cache entry {folder} merged by rank 0 is unreadable on rank "
                             f"{rank}{_SHARED}")
         values, valid = loaded
-    return values, valid, int((~np.asarray(valid)).sum()), False, entry
+    return values, valid, int((~np.asarray(valid)).sum()), False

@@ -16,6 +16,9 @@ Every model takes the graph either as PyG's ``edge_index`` ``[2, E]`` or as an
 (same parameters, same results, usable by ``to_hetero``) with an extra path for an
 ``Adjacency`` that aggregates with sparse-dense products instead of per-edge feature tensors:
 the tasks pass one to every model whose ``accepts_adjacency`` is true.
+
+:class:`GNNBase` is the root of every homogeneous model (this stack and SGC, APPNP, GCNII,
+JKNet, RevGAT): it owns the common arguments, their checks and ``reset_parameters()``.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, SAGEConv
 
 from mmgraph.errors import ConfigError
 from mmgraph.nn.dropout import Dropout
-from mmgraph.nn.sparse import Adjacency, segment_softmax, spmm
+from mmgraph.nn.sparse import Adjacency, SameInputs, segment_softmax, spmm
 
 _ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "prelu": nn.PReLU,
                 "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh}
@@ -51,17 +54,36 @@ def _initialised(lin: nn.Module) -> bool:
     return not isinstance(getattr(lin, "weight", None), nn.parameter.UninitializedParameter)
 
 
+def gcn_operator(adj: Adjacency, normalize: bool, add_self_loops: bool,
+                 like: Tensor) -> tuple[Adjacency, Tensor]:
+    """The graph and edge weights a GCN-style layer aggregates with, as PyG's layers choose
+    them: :meth:`Adjacency.gcn_norm` (in the dtype of ``like``) when normalising, else the
+    graph itself with unit weights (PyG adds self loops only when it normalises)."""
+    if normalize:
+        return adj.gcn_norm(add_self_loops, like.dtype)
+    return adj, like.new_ones(adj.num_edges)
+
+
 class GCNLayer(GCNConv):
     r"""PyG's ``GCNConv``; with an :class:`Adjacency` it computes
     :math:`\hat A (X W) + b` as one sparse product per layer (aggregating before the
-    projection when that is the narrower side)."""
+    projection when that is the narrower side).
+
+    With ``cached=True`` and an ``edge_index``, PyG's cached normalisation is only reused while
+    the layer is called with the same graph (:class:`~mmgraph.nn.sparse.SameInputs`)."""
+
+    _cached_for: SameInputs | None = None
 
     def forward(self, x, edge_index, edge_weight=None):  # type: ignore[override]
+        if self.cached and isinstance(edge_index, Tensor) and isinstance(x, Tensor):
+            graph = (edge_index, edge_weight)
+            if self._cached_for is None or not self._cached_for.matches(*graph, extra=(x.size(-2),)):
+                self._cached_edge_index = self._cached_adj_t = None  # another graph: renormalise
+                self._cached_for = SameInputs(*graph, extra=(x.size(-2),))
         if (not isinstance(edge_index, Adjacency) or edge_weight is not None or self.improved
                 or not isinstance(x, Tensor) or not _initialised(self.lin)):
             return super().forward(x, edge_index, edge_weight)
-        adj = edge_index.with_self_loops() if self.add_self_loops else edge_index
-        w = adj.gcn_weights() if self.normalize else x.new_ones(adj.num_edges)
+        adj, w = gcn_operator(edge_index, self.normalize, self.add_self_loops, x)
         if x.size(-1) < self.out_channels:
             out = self.lin(spmm(adj, w, x))
         else:
@@ -78,7 +100,7 @@ class SAGELayer(SAGEConv):
                 or self.aggr not in ("mean", "sum", "add") or not _initialised(self.lin_l)):
             return super().forward(x, edge_index, size)
         adj = edge_index
-        w = adj.mean_weights() if self.aggr == "mean" else x.new_ones(adj.num_edges)
+        w = adj.mean_weights(x.dtype) if self.aggr == "mean" else x.new_ones(adj.num_edges)
         if x.size(-1) > self.out_channels:  # mean(x) W == mean(x W): aggregate the narrower side
             out = spmm(adj, w, F.linear(x, self.lin_l.weight))
             if self.lin_l.bias is not None:
@@ -116,7 +138,65 @@ class GATLayer(GATConv):
         return out + self.bias if self.bias is not None else out
 
 
-class BasicGNN(nn.Module):
+class GNNBase(nn.Module):
+    """The root of the homogeneous node models: common arguments, their checks, reset.
+
+    A subclass calls ``super().__init__`` with the common arguments first (bad values raise a
+    one-line :class:`~mmgraph.errors.ConfigError` that names the model), then registers its
+    modules; :meth:`reset_parameters` re-initialises them in the order they were registered.
+
+    Args:
+        in_channels: input feature size.
+        hidden_channels: width of the hidden layers.
+        out_channels: output size (number of classes, or embedding size).
+        num_layers: number of layers (at least :attr:`min_layers`).
+        dropout: dropout between layers, in [0, 1).
+        input_dropout: dropout on the input features, in [0, 1).
+        norm: ``"batch"``, ``"layer"`` or ``None``.
+        activation: ``"relu"``, ``"elu"``, ``"gelu"``, ...
+    """
+
+    #: the fewest layers the model can have
+    min_layers = 1
+    #: whether ``forward`` takes an :class:`~mmgraph.nn.sparse.Adjacency` as the graph
+    accepts_adjacency = False
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int, dropout: float, input_dropout: float, norm: str | None,
+                 activation: str):
+        super().__init__()
+        model, low = type(self).__name__, self.min_layers
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < low:
+            raise ConfigError(f"{model}: num_layers must be an integer >= {low}, got {num_layers!r}")
+        if isinstance(hidden_channels, bool) or not isinstance(hidden_channels, int) or hidden_channels < 1:
+            raise ConfigError(f"{model}: hidden_channels must be a positive integer, got {hidden_channels!r}")
+        for name, p in (("dropout", dropout), ("input_dropout", input_dropout)):
+            if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+                raise ConfigError(f"{model}: {name} must be in [0, 1), got {p!r}")
+        make_norm(norm, 1)  # raise now, even where no layer would use them
+        make_activation(activation)
+        self.in_channels, self.hidden_channels = in_channels, hidden_channels
+        self.out_channels, self.num_layers = out_channels, num_layers
+        self.dropout, self.input_dropout = dropout, input_dropout
+
+    def reset_parameters(self) -> None:
+        reset_in_order(self)
+
+    def extra_repr(self) -> str:
+        return (f"in={self.in_channels}, hidden={self.hidden_channels}, out={self.out_channels}, "
+                f"layers={self.num_layers}")
+
+
+def reset_in_order(module: nn.Module) -> None:
+    """Reset each child that can be, in registration order; look inside containers."""
+    for child in module.children():
+        if hasattr(child, "reset_parameters"):
+            child.reset_parameters()
+        else:
+            reset_in_order(child)
+
+
+class BasicGNN(GNNBase):
     """A stack of ``num_layers`` message-passing layers; subclasses implement :meth:`init_conv`.
 
     Args:
@@ -137,15 +217,8 @@ class BasicGNN(nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int = 2, dropout: float = 0.5, input_dropout: float = 0.0,
                  norm: str | None = "batch", activation: str = "relu"):
-        super().__init__()
-        if num_layers < 1:
-            raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
-        if not 0.0 <= dropout < 1.0 or not 0.0 <= input_dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1); got dropout={dropout}, "
-                              f"input_dropout={input_dropout}")
-        self.in_channels, self.hidden_channels = in_channels, hidden_channels
-        self.out_channels, self.num_layers = out_channels, num_layers
-        self.dropout, self.input_dropout = dropout, input_dropout
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout,
+                         input_dropout, norm, activation)
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.convs = nn.ModuleList(
             self.init_conv(dims[i], dims[i + 1], last=i == num_layers - 1) for i in range(num_layers))
@@ -156,16 +229,8 @@ class BasicGNN(nn.Module):
         self.input_drop = Dropout(input_dropout)
         self.drop = Dropout(dropout)
 
-    #: whether ``forward`` takes an :class:`~mmgraph.nn.sparse.Adjacency` as the graph
-    accepts_adjacency = False
-
     def init_conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
         raise NotImplementedError
-
-    def reset_parameters(self) -> None:
-        for module in list(self.convs) + list(self.norms) + [self.act]:
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor | Adjacency) -> Tensor:
         x = self.input_drop(x)
@@ -176,10 +241,6 @@ class BasicGNN(nn.Module):
                 x = self.act(x)
                 x = self.drop(x)
         return x
-
-    def extra_repr(self) -> str:
-        return (f"in={self.in_channels}, hidden={self.hidden_channels}, out={self.out_channels}, "
-                f"layers={self.num_layers}")
 
 
 class GCN(BasicGNN):
@@ -264,5 +325,5 @@ class GATv2(GAT):
     accepts_adjacency = False  # its attention needs per-edge feature vectors: edge_index path
 
 
-__all__ = ["BasicGNN", "GCN", "GraphSAGE", "GAT", "GATv2", "GCNLayer", "SAGELayer", "GATLayer",
-           "make_activation", "make_norm"]
+__all__ = ["GNNBase", "BasicGNN", "GCN", "GraphSAGE", "GAT", "GATv2", "GCNLayer", "SAGELayer", "GATLayer",
+           "gcn_operator", "make_activation", "make_norm", "reset_in_order"]

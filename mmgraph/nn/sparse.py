@@ -11,14 +11,16 @@ dominates an epoch. :class:`Adjacency` stores the graph once as a compressed spa
 - the gradient with respect to edge weights (attention coefficients) is a sampled dense-dense
   product ``(G X^T)`` evaluated only on the edges (``torch.sparse.sampled_addmm``).
 
-Only ``[E]``-sized edge tensors are ever built. The layers in :mod:`mmgraph.nn.basic_gnn` take
-an :class:`Adjacency` wherever they take an ``edge_index`` and compute the same function as
-PyG's convolutions with the same parameters (tested).
+Only ``[E]``-sized edge tensors are ever built. Every homogeneous model of :mod:`mmgraph.nn`
+except GATv2 takes an :class:`Adjacency` wherever it takes an ``edge_index`` (its
+``accepts_adjacency`` is true) and computes the same function as PyG's convolutions with the
+same parameters (tested). Models that are handed an ``edge_index`` convert it with
+:class:`ToAdjacency`, so there is one normalisation, one sparse product and one cache rule.
 
 Example::
 
     adj = Adjacency.from_edge_index(edge_index, num_nodes)
-    out = model(x, adj)          # GCN, GraphSAGE, GAT, MLP
+    out = model(x, adj)          # GCN, GraphSAGE, GAT, MLP, SGC, APPNP, GCNII, JKNet, RevGAT
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import warnings
 from functools import cached_property
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmgraph.errors import DataError
 
@@ -113,20 +115,30 @@ class Adjacency:
             self._cache["loops"] = Adjacency.from_edge_index(torch.stack([src, dst]), n)
         return self._cache["loops"]  # type: ignore[return-value]
 
-    def gcn_weights(self) -> Tensor:
-        r"""Edge weights of :math:`D^{-1/2} A D^{-1/2}` (in-degrees, as PyG's ``gcn_norm``)."""
-        if "gcn" not in self._cache:
-            deg = self.in_degree.to(torch.float)
-            inv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-            self._cache["gcn"] = inv[self.row] * inv[self.col]
-        return self._cache["gcn"]  # type: ignore[return-value]
+    def gcn_norm(self, add_self_loops: bool = True,
+                 dtype: torch.dtype = torch.float) -> tuple["Adjacency", Tensor]:
+        r"""GCN's propagation matrix :math:`\hat D^{-1/2}(A + I)\hat D^{-1/2}` as a graph and its
+        edge weights (both cached), like PyG's ``gcn_norm``; ``add_self_loops=False`` leaves
+        out the :math:`I`."""
+        adj = self.with_self_loops() if add_self_loops else self
+        return adj, adj.gcn_weights(dtype)
 
-    def mean_weights(self) -> Tensor:
+    def gcn_weights(self, dtype: torch.dtype = torch.float) -> Tensor:
+        r"""Edge weights of :math:`D^{-1/2} A D^{-1/2}` (in-degrees, as PyG's ``gcn_norm``)."""
+        key = f"gcn:{dtype}"
+        if key not in self._cache:
+            deg = self.in_degree.to(dtype)
+            inv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
+            self._cache[key] = inv[self.row] * inv[self.col]
+        return self._cache[key]  # type: ignore[return-value]
+
+    def mean_weights(self, dtype: torch.dtype = torch.float) -> Tensor:
         """Edge weights of the mean over in-neighbours: ``1 / in_degree(destination)``."""
-        if "mean" not in self._cache:
-            deg = self.in_degree.to(torch.float).clamp(min=1)
-            self._cache["mean"] = deg.reciprocal()[self.row]
-        return self._cache["mean"]  # type: ignore[return-value]
+        key = f"mean:{dtype}"
+        if key not in self._cache:
+            deg = self.in_degree.to(dtype).clamp(min=1)
+            self._cache[key] = deg.reciprocal()[self.row]
+        return self._cache[key]  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ products
     def matmul(self, values: Tensor, x: Tensor) -> Tensor:
@@ -221,6 +233,82 @@ def spmm(adj: Adjacency, values: Tensor, x: Tensor) -> Tensor:
     return _SpMM.apply(adj, values, x.contiguous())
 
 
+def as_adjacency(graph: Tensor | Adjacency, num_nodes: int) -> Adjacency:
+    """The :class:`Adjacency` of a model's graph argument.
+
+    ``graph`` is an :class:`Adjacency` (returned as it is), PyG's ``edge_index [2, E]`` over
+    ``num_nodes`` nodes, or an unweighted torch sparse CSR ``adj_t`` (rows are destinations,
+    as :func:`torch_geometric.utils.to_torch_csr_tensor` builds it from ``edge_index.flip(0)``).
+    """
+    if isinstance(graph, Adjacency):
+        return graph
+    if graph.layout == torch.sparse_csr:
+        if not bool((graph.values() == 1).all()):
+            raise DataError("a weighted sparse adjacency is not supported; pass the edge_index "
+                            "(edge weights are not used by these models)")
+        rows = torch.repeat_interleave(torch.arange(graph.size(0), device=graph.device),
+                                       graph.crow_indices().diff())
+        return Adjacency.from_edge_index(torch.stack([graph.col_indices().long(), rows]),
+                                         (graph.size(1), graph.size(0)))
+    if graph.layout != torch.strided:
+        raise DataError(f"the graph must be an edge_index, an Adjacency or a sparse CSR adj_t; "
+                        f"got a tensor of layout {graph.layout}")
+    return Adjacency.from_edge_index(graph, num_nodes)
+
+
+class SameInputs:
+    """The inputs a cached result was computed from, to tell when it may be reused.
+
+    :meth:`matches` is true only for the very same objects (held here, so their ids cannot be
+    reused), tensors not modified in place since (their version counters), and equal
+    ``extra`` values such as a node count. A call with another graph, such as a mini-batch,
+    therefore never receives a stale result.
+    """
+
+    def __init__(self, *objects: object, extra: tuple = ()):
+        self.objects, self.extra = objects, extra
+        self.versions = _versions(objects)
+
+    def matches(self, *objects: object, extra: tuple = ()) -> bool:
+        return (len(objects) == len(self.objects) and all(a is b for a, b in zip(objects, self.objects))
+                and _versions(objects) == self.versions and extra == self.extra)
+
+
+def _versions(objects: tuple) -> tuple:
+    return tuple(o._version if isinstance(o, Tensor) else None for o in objects)
+
+
+class ToAdjacency(nn.Module):
+    """Turns a model's graph argument into an :class:`Adjacency` (see :func:`as_adjacency`).
+
+    An :class:`Adjacency` passes through: its normalisations are cached on it, so building it
+    once per graph (as the tasks do) is all the caching there is. An ``edge_index`` is
+    converted on every call, or with ``cached=True`` once and again only when the model is
+    called with another graph (:class:`SameInputs`). ``reset_parameters()`` drops the cache.
+    """
+
+    def __init__(self, cached: bool = False):
+        super().__init__()
+        self.cached = cached
+        self._cache: tuple[SameInputs, Adjacency] | None = None
+
+    def reset_parameters(self) -> None:
+        self._cache = None
+
+    def forward(self, graph: Tensor | Adjacency, num_nodes: int) -> Adjacency:
+        if isinstance(graph, Adjacency):
+            return graph
+        if self._cache is not None and self._cache[0].matches(graph, extra=(num_nodes,)):
+            return self._cache[1]
+        adj = as_adjacency(graph, num_nodes)
+        if self.cached:
+            self._cache = (SameInputs(graph, extra=(num_nodes,)), adj)
+        return adj
+
+    def extra_repr(self) -> str:
+        return f"cached={self.cached}"
+
+
 def segment_softmax(scores: Tensor, adj: Adjacency) -> Tensor:
     """Softmax of per-edge ``scores`` ``[E, H]`` over the incoming edges of each destination."""
     index = adj.row.unsqueeze(-1).expand_as(scores)
@@ -231,4 +319,4 @@ def segment_softmax(scores: Tensor, adj: Adjacency) -> Tensor:
     return ex / (total[adj.row] + 1e-16)
 
 
-__all__ = ["Adjacency", "spmm", "segment_softmax"]
+__all__ = ["Adjacency", "spmm", "segment_softmax", "as_adjacency", "SameInputs", "ToAdjacency"]

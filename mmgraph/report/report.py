@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from mmgraph.redact import redact
 from mmgraph.report.collect import Collection, collect
 from mmgraph.report.table import Table, build_table, csv_text, flags_markdown, latex, markdown, notes_markdown
 
@@ -73,10 +74,11 @@ def make_report(runs_dir: str | Path, out: str | Path | None = None, metrics: Se
         path.unlink()
     if stale:
         log(f"removed {len(stale)} figure{'s' * (len(stale) != 1)} of an earlier report in {out}")
-    text = report_markdown(table, collection)
+    # Records written before secrets were masked may still hold one (a config value, a URL).
+    text = redact(report_markdown(table, collection))
     files = []
-    for name, content in (("table.md", text), ("table.csv", csv_text(table)),
-                          ("table.tex", latex(table, command))):
+    for name, content in (("table.md", text), ("table.csv", redact(csv_text(table))),
+                          ("table.tex", redact(latex(table, command)))):
         (out / name).write_text(content)
         files.append(out / name)
     if plots:

@@ -2,5 +2,6 @@
 from mmgraph.tasks.base import Task
 from mmgraph.tasks.link_prediction import LinkPrediction
 from mmgraph.tasks.node_classification import NodeClassification
+from mmgraph.tasks.zero_shot import ZeroShotNodeClassification
 
-__all__ = ["Task", "NodeClassification", "LinkPrediction"]
+__all__ = ["Task", "NodeClassification", "LinkPrediction", "ZeroShotNodeClassification"]

@@ -5,11 +5,21 @@ metrics (always through :class:`mmgraph.evaluator.Evaluator`, so no model picks 
 metric). The trainer (:func:`mmgraph.train.fit`) owns everything else: seeds, optimiser,
 schedule, early stopping and model selection on the validation split.
 
-The interface is shaped so that node classification, link prediction, entity ranking over a
-knowledge base (``evaluate`` ranks every mention against the KB), text generation from
-neighbour context (``train_epoch`` runs teacher-forced batches, ``evaluate`` decodes and
-scores) and graph-level prediction (``setup`` builds loaders of per-patient graphs) are all
-a ``setup`` / ``model_kwargs`` / ``wrap`` / ``train_epoch`` / ``evaluate`` quintet.
+The interface is shaped so that node classification, link prediction, zero-shot prediction
+by language models, entity ranking over a knowledge base (``evaluate`` ranks every mention
+against the KB), text generation from neighbour context (``train_epoch`` runs teacher-forced
+batches, ``evaluate`` decodes and scores) and graph-level prediction (``setup`` builds loaders
+of per-patient graphs) are all a ``setup`` / ``model_kwargs`` / ``wrap`` / ``train_epoch`` /
+``evaluate`` quintet. The runner walks the same path for every task and model:
+
+1. ``task = instantiate(cfg.task)``; ``task.setup(data, device, split)``;
+2. ``model = task.wrap(instantiate(cfg.model.module, **task.model_kwargs()))``;
+3. per seed: ``task.start_run(seed)``, seed everything, ``model.reset_parameters()``,
+   :func:`mmgraph.train.fit` (a model without trainable parameters is evaluated once);
+4. the seed's record gets ``task.run_record(model)``, the summary row ``task.summary_row(model)``.
+
+Adding a task kind is one module here (a :class:`Task` subclass with its
+:class:`~mmgraph.evaluator.MetricSpec`) and one ``configs/task/<kind>.yaml``.
 """
 from __future__ import annotations
 
@@ -21,7 +31,7 @@ from torch import nn
 from torch_geometric.data import HeteroData
 
 from mmgraph.distributed import unwrap
-from mmgraph.evaluator import Evaluator
+from mmgraph.evaluator import SPECS, Evaluator, MetricSpec
 from mmgraph.nn.sparse import Adjacency
 
 Metrics = dict[str, dict[str, float]]  # split -> metric name -> value
@@ -38,14 +48,20 @@ def graph_input(model: nn.Module, edge_index: torch.Tensor, num_nodes: int) -> t
 class Task(ABC):
     """One kind of prediction problem on a multimodal graph.
 
-    Subclasses set :attr:`kind` to an :class:`~mmgraph.evaluator.Evaluator` task name.
+    Subclasses set :attr:`kind` and either name a built-in metric spec by it
+    (:data:`mmgraph.evaluator.SPECS`) or set :attr:`spec` to their own
+    :class:`~mmgraph.evaluator.MetricSpec`.
     """
 
     kind: str = ""
+    spec: MetricSpec | None = None
+    #: whether ``model_kwargs(hetero=True)`` can build a heterogeneous model's arguments
+    supports_hetero: bool = False
 
     def __init__(self) -> None:
-        self.evaluator = Evaluator(self.kind)
+        self.evaluator = Evaluator(self.spec if self.spec is not None else SPECS[self.kind])
         self.device = torch.device("cpu")
+        self.seed: int | None = None
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -62,7 +78,21 @@ class Task(ABC):
 
     @abstractmethod
     def model_kwargs(self) -> dict[str, Any]:
-        """Constructor arguments the task imposes on the model (``in_channels``, ...)."""
+        """Constructor arguments the task imposes on the model (``in_channels``, ...). Tasks
+        with :attr:`supports_hetero` also take ``hetero=True``: a heterogeneous model's."""
+
+    def start_run(self, seed: int) -> None:
+        """Called before each seed's run (after setup); tasks that draw per seed (negatives,
+        neighbours of a prompt) use :attr:`seed`."""
+        self.seed = int(seed)
+
+    def run_record(self, model: nn.Module) -> dict[str, Any]:
+        """Entries the task adds to a seed's record after its run (e.g. generation statistics)."""
+        return {}
+
+    def summary_row(self, model: nn.Module) -> dict[str, Any]:
+        """Entries the task adds to (or replaces in) the summary row of a run set."""
+        return {}
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """Attach task-specific heads (decoders, pooling) to a backbone; identity by default."""

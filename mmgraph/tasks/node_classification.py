@@ -41,6 +41,7 @@ class NodeClassification(Task):
     """
 
     kind = "node_classification"
+    supports_hetero = True
 
     def __init__(self, label_smoothing: float = 0.0, edge_types: Sequence[str] | None = None,
                  batch_size: int | None = None, num_neighbors: Sequence[int] = (15, 10),

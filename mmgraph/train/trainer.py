@@ -3,8 +3,12 @@
 The loop is task-agnostic: a :class:`~mmgraph.tasks.Task` supplies ``train_epoch`` and
 ``evaluate``; the trainer owns the optimiser, warm-up and plateau schedule, early stopping
 and model selection. Selection is on the validation split only: for every metric, the epoch
-with the best validation value of *that* metric is selected (MAGB's protocol) and the test
-value at that epoch is reported. Test values are computed alongside but never compared.
+with the best validation value of *that* metric is selected (MAGB's protocol; "best" in the
+direction the task's metric spec gives) and the test value at that epoch is reported. Test
+values are computed alongside but never compared.
+
+A model without trainable parameters (a zero-shot predictor) is not trained: it is evaluated
+once, as epoch 0, and that evaluation is its result. Splits a task does not evaluate are NaN.
 """
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from mmgraph.errors import ConfigError
+from mmgraph.progress import Progress
 from mmgraph.tasks.base import Task
 
 
@@ -38,7 +42,7 @@ class TrainerConfig:
     lr_patience: int | None = 100   # plateau patience; None disables the schedule
     min_lr: float = 0.0
     eval_every: int = 1             # evaluate every this many epochs
-    progress: bool = True           # tqdm bar over epochs (shown only on a terminal)
+    progress: bool = True           # a bar over epochs on a terminal, a line now and then in a log
 
 
 @dataclass
@@ -78,19 +82,31 @@ def fit(task: Task, model: nn.Module, cfg: TrainerConfig, desc: str = "train",
     the selection so far (a sweep reports the validation value to its pruner there; an exception
     it raises, such as ``optuna.TrialPruned``, ends the run and propagates).
     """
-    if cfg.max_epochs < 1:
-        raise ConfigError(f"trainer.max_epochs must be >= 1, got {cfg.max_epochs}")
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
-    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
-        if cfg.lr_patience is not None else None)
-    selected: dict[str, dict[str, Any]] = {m: {"epoch": -1, "val": -math.inf, "test": math.nan,
+    spec = task.evaluator.spec
+    selected: dict[str, dict[str, Any]] = {m: {"epoch": -1, "val": spec.worst(m), "test": math.nan,
                                                "train": math.nan} for m in task.metrics}
     history: list[dict[str, float]] = []
     start = time.perf_counter()
-    # disable=None lets tqdm hide the bar when stderr is not a terminal (CI logs, pipes).
-    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, disable=None if cfg.progress else True,
-               leave=False, dynamic_ncols=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:  # nothing to train: one evaluation is the result
+        metrics = task.evaluate(model)
+        row = {"epoch": 0, **{f"{split}/{m}": v for split, values in metrics.items() for m, v in values.items()}}
+        history.append(row)
+        for m in selected:
+            selected[m] = {"epoch": 0, **{split: float(metrics.get(split, {}).get(m, math.nan))
+                                          for split in ("val", "test", "train")}}
+        if on_eval is not None:
+            on_eval(0, row, selected)
+        return FitResult(selected=selected, epochs=0, seconds=time.perf_counter() - start,
+                         stopped_early=False, history=history)
+    if cfg.max_epochs < 1:
+        raise ConfigError(f"trainer.max_epochs must be >= 1, got {cfg.max_epochs}")
+    optimizer = make_optimizer(params, cfg)
+    mode = "max" if spec.higher_is_better(task.primary) else "min"
+    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode=mode, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
+        if cfg.lr_patience is not None else None)
+    bar = Progress(cfg.max_epochs, desc, unit="epoch", enabled=bool(cfg.progress), leave=False)
     try:
         epoch, stopped = _loop(task, model, cfg, optimizer, plateau, selected, history, bar, on_eval)
     finally:
@@ -101,9 +117,10 @@ def fit(task: Task, model: nn.Module, cfg: TrainerConfig, desc: str = "train",
 
 def _loop(task, model, cfg, optimizer, plateau, selected, history, bar, on_eval) -> tuple[int, bool]:
     """The epochs of :func:`fit`; returns the last epoch run and whether early stopping ended it."""
-    primary = task.primary
+    primary, spec = task.primary, task.evaluator.spec
     since_best, epoch = 0, 0
-    for epoch in bar:
+    for epoch in range(1, cfg.max_epochs + 1):
+        bar.update()
         if cfg.warmup_epochs and epoch <= cfg.warmup_epochs:
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * epoch / cfg.warmup_epochs
@@ -118,7 +135,7 @@ def _loop(task, model, cfg, optimizer, plateau, selected, history, bar, on_eval)
         row.update({f"{split}/{m}": v for split, values in metrics.items() for m, v in values.items()})
         history.append(row)
         for m, best in selected.items():
-            if metrics["val"][m] > best["val"]:
+            if spec.better(m, metrics["val"][m], best["val"]):
                 selected[m] = {"epoch": epoch, "val": metrics["val"][m],
                                "test": metrics["test"][m], "train": metrics["train"][m]}
         improved = selected[primary]["epoch"] == epoch
@@ -126,7 +143,7 @@ def _loop(task, model, cfg, optimizer, plateau, selected, history, bar, on_eval)
         if plateau is not None and epoch > cfg.warmup_epochs:
             plateau.step(metrics["val"][primary])
         bar.set_postfix(loss=f"{loss:.4f}", val=f"{metrics['val'][primary]:.4f}",
-                        best=f"{selected[primary]['val']:.4f}", refresh=False)
+                        best=f"{selected[primary]['val']:.4f}")
         if on_eval is not None:
             on_eval(epoch, row, selected)
         if cfg.patience is not None and since_best >= cfg.patience and epoch >= cfg.min_epochs:

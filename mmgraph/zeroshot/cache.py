@@ -135,7 +135,7 @@ def cached_generate(generator, prompts: Sequence, cache: GenerationCache, *, bat
         ConfigError: the cache belongs to another model fingerprint, or its settings disagree
             with ``max_new_tokens``.
     """
-    from tqdm.auto import tqdm
+    from mmgraph.progress import Progress
 
     prompts = list(prompts)
     if int(batch_size) < 1:
@@ -162,8 +162,7 @@ def cached_generate(generator, prompts: Sequence, cache: GenerationCache, *, bat
         if callable(lengths):
             costs = lengths(todo)
             todo = [todo[i] for i in sorted(range(len(todo)), key=lambda i: costs[i])]
-        bar = tqdm(total=len(todo), desc=f"generate {generator.name}", unit="prompt", dynamic_ncols=True,
-                   disable=None if progress is None else not progress)
+        bar = Progress(len(todo), f"generate {generator.name}", unit="prompt", enabled=progress)
         try:
             for start in range(0, len(todo), int(batch_size)):
                 chunk = todo[start:start + int(batch_size)]

@@ -212,7 +212,7 @@ class Generator:
         Prompts are grouped into batches of ``batch_size`` of similar length (left padding).
         ``progress=None`` shows a bar only on a terminal.
         """
-        from tqdm.auto import tqdm
+        from mmgraph.progress import Progress
 
         prompts = list(prompts)
         if int(max_new_tokens) < 1 or int(batch_size) < 1:
@@ -225,8 +225,7 @@ class Generator:
         lengths = self.prompt_lengths(prompts)
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         out: list[Generation | None] = [None] * len(prompts)
-        bar = tqdm(total=len(prompts), desc=f"generate {self.name}", unit="prompt", dynamic_ncols=True,
-                   disable=None if progress is None else not progress)
+        bar = Progress(len(prompts), f"generate {self.name}", unit="prompt", enabled=progress)
         try:
             for start in range(0, len(order), int(batch_size)):
                 idx = order[start:start + int(batch_size)]

@@ -1,35 +1,14 @@
 """Every model config trains through the runner on the real Open Clip Art graph (text features).
 
-The graph is built once per session in a temporary data root: from a local extracted tree when
-one exists (linked in), else, under CI, downloaded the way ``make bench`` does on a fresh machine.
+The data root comes from the session fixture ``openclipart_root`` (tests/conftest.py): a local
+extracted tree linked in, else, under CI, downloaded the way ``make bench`` does.
 """
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from mmgraph.bench.runner import run
-from mmgraph.paths import config_dir
-from tests.bench.test_runner import compose_cfg
-from tests.data.test_openclipart import _real_tree
+from tests.bench.test_runner import compose_cfg, trained_models
 
-# models that are trained (zero-shot predictors, `zero_shot: true`, have tests of their own)
-MODELS = sorted(p.stem for p in (config_dir() / "model").glob("*.yaml") if "zero_shot: true" not in p.read_text())
-
-
-@pytest.fixture(scope="session")
-def openclipart_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("openclipart_root")
-    tree = _real_tree()
-    if tree is not None:
-        link = root / "openclipart" / "usr" / "share" / "openclipart"
-        link.parent.mkdir(parents=True)
-        link.symlink_to(tree)
-    elif not (os.environ.get("CI") and shutil.which("apt-get")):
-        pytest.skip("Open Clip Art not found (set MMGRAPH_OPENCLIPART_TREE or install "
-                    "openclipart-png/openclipart-svg)")
-    return root
+MODELS = trained_models()
 
 
 @pytest.mark.slow

@@ -216,10 +216,42 @@ def test_bad_names(tmp_path, fake_hub):
     assert fake_hub == []
 
 
-def test_numpy_pickle_falls_back_with_reason(tmp_path, fake_hub, hub):
+def _leave_marker(path: str, labels: list[int]) -> list[int]:
+    """What unpickling a :class:`_Marker` calls: a file left behind proves the pickle's code ran."""
+    Path(path).write_text("unpickled")
+    return labels
+
+
+class _Marker:
+    """Pickles as a call of ``_leave_marker``, as a malicious file would pickle ``os.system``."""
+
+    def __init__(self, path: Path, labels: list[int]):
+        self.path, self.labels = str(path), labels
+
+    def __reduce__(self):
+        return _leave_marker, (self.path, self.labels)
+
+
+def test_pickled_code_refused_by_default_and_run_only_when_allowed(tmp_path, fake_hub, hub):
+    marker = tmp_path / "code-ran"
+    labels = [i % 3 for i in range(N)]
+    torch.save(_Marker(marker, labels), hub / "ele-fashion" / "labels-w-missing.pt")
+    with pytest.raises(DataError) as info:
+        load_mm_graph("ele-fashion", tmp_path / "root", text=False)
+    msg = str(info.value)
+    assert "\n" not in msg and "labels-w-missing.pt pickles tests.data.test_mm_graph._leave_marker" in msg
+    assert "dataset.loader.allow_pickle=true" in msg
+    assert not marker.exists()                                  # the file's code never ran
+    data = load_mm_graph("ele-fashion", tmp_path / "root", text=False, allow_pickle=True)
+    assert marker.read_text() == "unpickled"
+    assert data["product"].y.tolist() == labels
+
+
+def test_numpy_pickle_needs_allow_pickle(tmp_path, fake_hub, hub):
     torch.save(np.array([i % 3 for i in range(N)]), hub / "ele-fashion" / "labels-w-missing.pt")
-    with pytest.warns(UserWarning, match="weights_only=False"):
-        data = load_mm_graph("ele-fashion", tmp_path, text=False)
+    with pytest.raises(DataError, match=r"pickles numpy\S*_reconstruct, which .*allow_pickle=True"):
+        load_mm_graph("ele-fashion", tmp_path, text=False)
+    data = load_mm_graph("ele-fashion", tmp_path, text=False, allow_pickle=True)
     assert data["product"].y.tolist() == [i % 3 for i in range(N)]
 
 

@@ -1,18 +1,22 @@
-"""Open Clip Art loader on tiny trees in the published layout (no downloads)."""
+"""Open Clip Art loader on tiny trees in the published layout (no downloads), and the real graph
+(the session fixture ``openclipart_graph`` of tests/conftest.py downloads the Debian packages)."""
 from __future__ import annotations
 
-import os
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from mmgraph.data import openclipart as oc
+from mmgraph.data.graph import tensor_digest
 from mmgraph.data.openclipart import load_openclipart
+from mmgraph.data.openclipart.text import label_pattern
 from mmgraph.errors import DataError
 
 SVG = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
@@ -157,7 +161,7 @@ def test_label_words_removed_and_kept(tmp_path):
     for w in ("animal", "animals", "food", "signs and symbols", "Stop sign"):
         assert w in texts
     assert kept.meta["version"] != data.meta["version"]
-    assert oc.remove_label_words("Road-Signs and pics", oc._label_pattern(oc.label_words(
+    assert oc.remove_label_words("Road-Signs and pics", label_pattern(oc.label_words(
         ["signs_and_symbols"]))) == "Road- and pics"
 
 
@@ -337,48 +341,41 @@ def test_cache_reused_and_corrupt_cache_rebuilt(tmp_path, monkeypatch):
     first = load_openclipart(tmp_path, **OPTS)
     files = list((tmp_path / "openclipart" / "processed").glob("*.pt"))
     assert len(files) == 1
-    real_build = oc._build
+    real_build = oc.build_graph
 
     def boom(*a, **k):
         raise AssertionError("rebuilt although a valid cache exists")
-    monkeypatch.setattr(oc, "_build", boom)
+    monkeypatch.setattr(oc, "build_graph", boom)
     cached = load_openclipart(tmp_path, **OPTS)
     assert list(cached["clipart"].text) == list(first["clipart"].text)
     assert cached.meta["stats"] == first.meta["stats"]
     files[0].write_bytes(b"not a torch file")
-    monkeypatch.setattr(oc, "_build", real_build)
+    monkeypatch.setattr(oc, "build_graph", real_build)
     with pytest.warns(UserWarning, match="corrupt processed cache"):
         rebuilt = load_openclipart(tmp_path, **OPTS)
     assert torch.equal(rebuilt["clipart"].y, first["clipart"].y)
-    monkeypatch.setattr(oc, "_build", boom)
+    monkeypatch.setattr(oc, "build_graph", boom)
     load_openclipart(tmp_path, **OPTS)                       # the rebuilt cache is valid again
 
 
-def _real_tree() -> Path | None:
-    cands = [os.environ.get("MMGRAPH_OPENCLIPART_TREE")]
-    root = os.environ.get("MMGRAPH_DATA")
-    if root:
-        cands.append(str(Path(root) / "openclipart" / "usr" / "share" / "openclipart"))
-    cands += [str(Path(__file__).resolve().parents[2] / "datasets" / "openclipart" / "usr" / "share"
-                  / "openclipart"), "/usr/share/openclipart"]
-    for c in cands:
-        if c and (Path(c) / "png").is_dir() and (Path(c) / "svg").is_dir():
-            return Path(c)
-    return None
+#: The default graph on the Debian packages 1:0.18+dfsg-19. The feature cache is keyed on the
+#: version: a change of the digest without a new BUILD_VERSION would leave stale features.
+REAL_VERSION = "oca-0.18/build-1/99ed20530345e326"
+REAL_DIGEST = {"1": "9fd36dc3fc58be76-0de0d82220497c51"}
+
+
+def graph_digest(data) -> str:
+    """A hash of every tensor, text, image reference, content hash and keyword of the graph."""
+    st = data["clipart"]
+    lists = [list(st.text), list(st.image), list(st.content_hash), list(data["keyword"].name)]
+    tensors = [st.y, st.text_mask, st.image_mask] + [data[et].edge_index for et in sorted(data.edge_types)]
+    lists_digest = tensor_digest(np.frombuffer(json.dumps(lists).encode(), dtype=np.uint8))
+    return f"{lists_digest}-{tensor_digest(*tensors)}"
 
 
 @pytest.mark.slow
-def test_real_graph(tmp_path):
-    tree = _real_tree()
-    if tree is not None:
-        data = load_openclipart(tmp_path, tree=tree, progress=False, use_cache=False)
-    elif os.environ.get("CI") and shutil.which("apt-get"):
-        # CI builds it the way `make bench` does on a fresh machine: apt-get download + dpkg-deb
-        data = load_openclipart(tmp_path, download=True, progress=False)
-        assert (tmp_path / "openclipart" / "usr" / "share" / "openclipart" / "png").is_dir()
-    else:
-        pytest.skip("Open Clip Art not found (set MMGRAPH_OPENCLIPART_TREE or install "
-                    "openclipart-png/openclipart-svg)")
+def test_real_graph(openclipart_graph, openclipart_root):
+    data = openclipart_graph
     st = data.meta["stats"]
     assert st["files"] == 8121 and st["svg_corrupt_files"] == 0
     assert data["clipart"].num_nodes == st["nodes"] and 4000 <= st["nodes"] <= 4600
@@ -389,3 +386,8 @@ def test_real_graph(tmp_path):
     words = re.compile(r"(?<![a-z0-9])(animals?|computers?|people|shapes?|signs?|symbols?|"
                        r"transport(ation)?|recreation|geography)(?![a-z0-9])", re.I)
     assert not any(t and words.search(t) for t in data["clipart"].text)
+    assert (openclipart_root / "openclipart" / "processed").is_dir()       # cached for reuse
+    assert data.meta["version"] == REAL_VERSION
+    assert graph_digest(data) == REAL_DIGEST[oc.BUILD_VERSION], (
+        "the built graph changed: bump BUILD_VERSION (cached features are keyed on the version) "
+        "and record the new digest")

@@ -11,7 +11,7 @@ import torch
 from mmgraph import distributed
 from mmgraph.features import encode_nodes, get_encoder
 from mmgraph.features.encoders import HFTextEncoder
-from mmgraph.features.extract import _item_order
+from mmgraph.features.loop import Items, item_order
 from mmgraph.features.sharded import shard_folder, shard_items
 from tests.distributed.launch import run_ranks
 
@@ -79,7 +79,7 @@ def test_two_processes_write_the_single_process_cache_and_resume_after_a_crash(t
                                  batch_size=BS, progress=False)
         enc = get_encoder("minilm")
         texts = [t.strip() if isinstance(t, str) else None for t in _graph()["item"].text]
-        order = _item_order(enc, "text", _first_rows(texts), texts, ref.num_unique)
+        order = item_order(enc, Items("text", _first_rows(texts), texts))
     finally:
         torch.set_num_threads(threads)
     assert CountingMiniLM().spec() == enc.spec()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from PIL import Image
 
 from mmgraph.data.graph import RawList, new_graph
 from mmgraph.errors import ConfigError, DataError
-from mmgraph.features import (Encoder, FeatureCache, attach_features, encode_nodes, get_encoder,
+from mmgraph.features import (Encoder, FeatureCache, Interrupted, attach_features, encode_nodes, get_encoder,
                               register_encoder)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -176,9 +177,12 @@ def test_second_run_loads_from_cache_and_float16_storage(tmp_path):
 
 def test_interrupted_run_resumes_and_loses_at_most_one_batch(tmp_path):
     texts = [f"sentence number {i}" + " a" * i for i in range(10)]  # 10 distinct, 5 batches of 2
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match=r"^interrupted: 6 of 10 text features saved in .*\.partial; "
+                                          r"run the same command again to resume$") as stopped:
         encode_nodes(text_graph(texts), "text", CountingEncoder(fail_on_call=4), cache_dir=tmp_path)
     partial = next(tmp_path.rglob("*.partial"))
+    assert str(partial) in str(stopped.value)
+    assert isinstance(stopped.value, KeyboardInterrupt)  # whatever handles Ctrl-C still sees one
     assert json.loads((partial / "progress.json").read_text())["done"] == 6  # 3 batches kept
     assert not [p for p in tmp_path.rglob("*") if p.is_dir() and p.name.endswith(
         tuple("0123456789abcdef")) and not p.name.endswith(".partial") and p.parent != tmp_path]
@@ -188,6 +192,11 @@ def test_interrupted_run_resumes_and_loses_at_most_one_batch(tmp_path):
     fresh = encode_nodes(text_graph(texts), "text", CountingEncoder(), cache_dir=False)
     assert torch.equal(resumed.x, fresh.x)
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_interrupted_run_without_a_cache_says_nothing_was_saved():
+    with pytest.raises(Interrupted, match="^interrupted: no text features saved"):
+        encode_nodes(text_graph(["a", "b", "c"]), "text", CountingEncoder(fail_on_call=2), cache_dir=False)
 
 
 def test_killed_process_resumes(tmp_path):
@@ -329,8 +338,53 @@ def test_cli_computes_then_loads(tmp_path):
     first = _cli(*args)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "| text | minilm | 384 | 60 |" in first.stdout and "computed" in first.stdout
+    # stderr is no terminal: plain progress lines, no carriage-return bars
+    assert "\r" not in first.stderr
+    assert re.search(r"^text features \(minilm\): (\d+)/\1 item \(100%\), [\d.]+ (item/s|s/item), \d+:\d\d$",
+                     first.stderr, re.M), first.stderr[-2000:]
     second = _cli(*args)
     assert second.returncode == 0 and "loaded" in second.stdout
+
+
+def test_cli_ctrl_c_says_what_was_saved_in_one_line_and_the_rerun_resumes(tmp_path):
+    """Ctrl-C as a terminal sends it: SIGINT to the whole process group, image workers included."""
+    args = ["dataset=synthetic", "dataset.loader.num_nodes=48", "dataset.loader.num_edges=100",
+            "encoder=efficientnet_lite0", "modality=image", "batch_size=2", "num_workers=2", "progress=false"]
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, "-m", "mmgraph.features", *args, f"cache_dir={cache}"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            found = list(cache.rglob("progress.json"))
+            if found and json.loads(found[0].read_text() or "{}").get("done", 0) >= 4:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and err.count("\n") == 1, err[-2000:]
+    partial = next(cache.rglob("*.partial"))
+    done = json.loads((partial / "progress.json").read_text())["done"]
+    assert 4 <= done < 40
+    assert err == (f"mmgraph.features: interrupted: {done:,} of 40 image features saved in {partial}; "
+                   f"run the same command again to resume\n")
+    assert out == ""
+
+    resumed = _cli(*args, f"cache_dir={cache}")
+    assert resumed.returncode == 0 and "computed" in resumed.stdout, resumed.stderr[-2000:]
+    clean = _cli(*args, f"cache_dir={tmp_path / 'clean'}")
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    entry = partial.with_name(partial.name[:-len(".partial")])
+    assert not partial.exists()
+    for name in ("values.npy", "valid.npy"):
+        assert np.array_equal(np.load(entry / name), np.load(tmp_path / "clean" / entry.relative_to(cache) / name))
 
 
 def test_cli_errors_are_one_line(tmp_path):
@@ -339,6 +393,8 @@ def test_cli_errors_are_one_line(tmp_path):
     assert bad.stderr.strip().count("\n") == 0 and "unknown encoder 'not_an_encoder'" in bad.stderr
     wrong = _cli("dataset=no_such_set")
     assert wrong.returncode == 2 and "unknown dataset 'no_such_set'" in wrong.stderr
+    flag = _cli("dataset=synthetic", "encoder=minilm", "progress=maybe")
+    assert flag.returncode == 2 and flag.stderr == "mmgraph.features: error: progress must be true or false, got 'maybe'\n"
 
 
 # ------------------------------------------------------------------------------ the runner

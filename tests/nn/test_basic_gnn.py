@@ -81,3 +81,27 @@ def test_gatv2_uses_dynamic_attention_layers():
     model = GATv2(5, 12, 3, heads=3)
     assert all(type(c) is GATv2Conv for c in model.convs)
     assert all(isinstance(c, GATConv) and not isinstance(c, GATv2Conv) for c in GAT(5, 12, 3, heads=3).convs)
+
+
+def test_gcn_cache_is_not_reused_for_another_graph():
+    """``cached=True`` keeps PyG's normalisation only while called with the same graph."""
+    x, ei = _graph()
+    torch.manual_seed(0)
+    model = GCN(5, 8, 3, cached=True).eval()
+    fresh = GCN(5, 8, 3, cached=False).eval()
+    fresh.load_state_dict(model.state_dict())
+    assert torch.allclose(model(x, ei), fresh(x, ei))
+    other = torch.tensor([[0, 2], [3, 5]])
+    assert torch.allclose(model(x, other), fresh(x, other))
+    ei[1, 0] = 3  # changed in place
+    assert torch.allclose(model(x, ei), fresh(x, ei))
+
+
+def test_common_arguments_are_checked_by_the_base_with_the_model_name():
+    from mmgraph.nn import GNNBase
+
+    assert all(issubclass(cls, GNNBase) for cls in MODELS)
+    with pytest.raises(ConfigError, match="GraphSAGE: hidden_channels must be a positive integer"):
+        GraphSAGE(5, 0, 3)
+    with pytest.raises(ConfigError, match=r"MLP: input_dropout must be in \[0, 1\)"):
+        MLP(5, 8, 3, input_dropout=1.0)

