@@ -27,6 +27,31 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def machine() -> dict[str, Any]:
+    """The machine a result was measured on: CPU, cores, threads torch used, GPU, host name."""
+    import os
+
+    import torch
+
+    out: dict[str, Any] = {"system": platform.system(), "machine": platform.machine(),
+                           "processor": _cpu_name(), "cores": os.cpu_count(),
+                           "torch_threads": torch.get_num_threads(), "host": platform.node()}
+    if torch.cuda.is_available():
+        out["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return out
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def git_state() -> dict[str, Any]:
     """The commit of the checkout and whether it had uncommitted changes."""
     root = repo_root()

@@ -9,6 +9,7 @@ record and summary code. Data sets, models and tasks never read a config themsel
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmgraph import distributed
 from mmgraph.assembly import build, build_dataset, plain, resolve_device, seeds_of
 from mmgraph.bench import torchrun
-from mmgraph.bench.records import (command_line, git_state, markdown_table, package_versions,
+from mmgraph.bench.records import (command_line, git_state, machine, markdown_table, package_versions,
                                    summarize, write_json)
 from mmgraph.errors import ConfigError, MMGraphError
 from mmgraph.redact import redact
@@ -200,7 +201,9 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, *, prepared: tupl
         "task": task.describe(),
         "device": str(device),
         "versions": package_versions(),
+        "machine": machine(),
         "git": git_state(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "distributed": torchrun.describe(device),  # world_size, backend
     }
     out = Path(output_dir) if output_dir is not None and distributed.is_main() else None  # torchrun: rank 0 writes

@@ -59,9 +59,10 @@ def finished(study):
     return c.get("COMPLETE", 0) + c.get("PRUNED", 0)
 
 
-def wait_for_running_trial(folder, min_complete=1, min_steps=3, timeout=240):
-    """Poll the study until a trial is running with some intermediate values; return it and the
-    completed trials (number -> value) at that moment."""
+def wait_for_running_trial(folder, min_complete=1, min_steps=3, max_steps=60, timeout=240):
+    """Poll the study until a trial is running with some intermediate values, but far from its
+    end (150 epochs: it cannot finish before the caller kills it, even on a loaded machine);
+    return it and the completed trials (number -> value) at that moment."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         time.sleep(0.3)
@@ -72,8 +73,8 @@ def wait_for_running_trial(folder, min_complete=1, min_steps=3, timeout=240):
         except (KeyError, IndexError, Exception):  # not created yet / locked for a moment
             continue
         done = {t.number: t.value for t in trials if t.state.name == "COMPLETE"}
-        running = [t for t in trials if t.state.name == "RUNNING" and len(t.intermediate_values) >= min_steps
-                   and "pid" in t.user_attrs]
+        running = [t for t in trials if t.state.name == "RUNNING"
+                   and min_steps <= len(t.intermediate_values) <= max_steps and "pid" in t.user_attrs]
         if len(done) >= min_complete and running:
             return running[0], done
     raise AssertionError("no running trial with intermediate values appeared")

@@ -82,7 +82,7 @@ def run_workers(cfg: DictConfig, settings: Settings, study, storage) -> None:
     """Start ``settings.workers`` processes and follow ``study`` until they end."""
     import multiprocessing as mp
 
-    from tqdm.auto import tqdm
+    from mmgraph.progress import Progress
 
     plain = OmegaConf.to_container(cfg, resolve=True)
     ctx = mp.get_context("spawn")
@@ -92,8 +92,7 @@ def run_workers(cfg: DictConfig, settings: Settings, study, storage) -> None:
         p.start()
     log.info("%d workers (pids %s), %d threads each", len(procs), ", ".join(str(p.pid) for p in procs),
              settings.threads)
-    bar = tqdm(total=settings.trials, desc=f"sweep {settings.study_name}", unit="trial", disable=None,
-               dynamic_ncols=True)
+    bar = Progress(settings.trials, f"sweep {settings.study_name}", unit="trial")
     reported: set[int] = set()
     try:
         while True:
@@ -107,10 +106,9 @@ def run_workers(cfg: DictConfig, settings: Settings, study, storage) -> None:
                         log.warning("worker %s (pid %d) ended with %s; the others go on (run the same "
                                     "command again to add a worker)", p.name, p.pid, how)
             c = counts(study)
-            bar.n = min(finished(c), settings.trials)
             best = best_trial(study)
-            bar.set_postfix(best=f"{best.value:.4f}" if best else "-", failed=c.get("FAIL", 0), refresh=False)
-            bar.refresh()
+            bar.set_postfix(best=f"{best.value:.4f}" if best else "-", failed=c.get("FAIL", 0))
+            bar.update(min(finished(c), settings.trials) - bar.n)
             if not alive:
                 break
             time.sleep(min(settings.poll, 2.0))
