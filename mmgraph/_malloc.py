@@ -2,9 +2,9 @@
 
 Full-batch training allocates and frees the same large tensors every epoch. With glibc's
 defaults each of them is a fresh ``mmap`` that the kernel has to fault in page by page, which
-on small CPU machines costs as much as the arithmetic (measured: a GraphSAGE epoch on
-openclipart took 0.76 s with the defaults and 0.37 s with these settings, 2-core machine). The
-price is that the process keeps its peak memory until it exits. Only the command-line entry
+on large graphs and small CPU machines costs as much as the arithmetic (see
+``benchmarks/results/runner_overhead.md``; on a graph of openclipart's size it makes no
+difference, ``benchmarks/results/malloc_tuning.md``). The price is that the process keeps its peak memory until it exits. Only the command-line entry
 points (``python -m mmgraph.bench`` / ``mmgraph.features``) call this; importing mmgraph as a
 library changes nothing. Nothing is changed when the user set any
 ``MALLOC_*`` variable, on other C libraries, or with ``MMGRAPH_KEEP_MALLOC=1``.

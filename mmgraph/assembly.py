@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mmgraph import distributed
+from mmgraph.checks import integer, integers
 from mmgraph.errors import ConfigError, MMGraphError
 
 __all__ = ["resolve_device", "seeds_of", "build", "plain", "build_dataset"]
@@ -32,26 +33,12 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"invalid device {name!r}; use auto, cpu, cuda or cuda:<index>") from exc
 
 
-def _integer(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ConfigError(f"{key} must be an integer; got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"{key} must be an integer; got {value!r}") from None
-
-
 def seeds_of(cfg: DictConfig) -> list[int]:
     """``cfg.seeds`` if given, else ``cfg.runs`` seeds from ``cfg.seed`` on."""
     seeds = cfg.get("seeds")
     if seeds:
-        if isinstance(seeds, (str, int)) or not hasattr(seeds, "__iter__"):
-            raise ConfigError(f"seeds must be a list of integers, e.g. seeds=[0,1,2]; got {seeds!r}")
-        return [_integer(s, "seeds") for s in seeds]
-    runs = _integer(cfg.runs, "runs")
-    if runs < 1:
-        raise ConfigError(f"runs must be >= 1, got {runs}")
-    return [_integer(cfg.seed, "seed") + i for i in range(runs)]
+        return integers("seeds", seeds, example="[0,1,2]")
+    return [integer("seed", cfg.seed) + i for i in range(integer("runs", cfg.runs, 1))]
 
 
 def build(node: DictConfig, what: str, **kwargs) -> Any:
@@ -62,20 +49,29 @@ def build(node: DictConfig, what: str, **kwargs) -> Any:
 
     if not isinstance(node, DictConfig) or "_target_" not in node:
         raise ConfigError(f"{what}: the config has no _target_ naming the class to build")
+    target = node.get("_target_")
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as exc:
-        cause = exc.__cause__ or exc
+        cause = exc.__cause__
         if isinstance(cause, MMGraphError):
             raise cause
-        target = node.get("_target_", "?")
-        msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
-        raise ConfigError(f"cannot build {what} ({target}): {msg}") from exc
+        if cause is None:  # Hydra's own complaint (a _target_ that is no callable): its first line
+            raise ConfigError(f"cannot build {what}: {str(exc).strip().splitlines()[0]}") from exc
+        if isinstance(cause, ImportError) and str(exc).startswith("Error locating target"):
+            raise ConfigError(f"cannot build {what}: _target_ {target!r} cannot be imported "
+                              f"({_last_line(cause)})") from exc
+        if not isinstance(cause, (TypeError, ValueError)):
+            raise  # a bug in the constructor, not a value the user can fix: keep its traceback
+        raise ConfigError(f"cannot build {what} ({target}): {_last_line(cause)}") from exc
     except MMGraphError:
         raise
     except (TypeError, ValueError) as exc:  # e.g. an argument of the wrong kind before __init__
-        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot build {what} ({node.get('_target_', '?')}): {msg}") from exc
+        raise ConfigError(f"cannot build {what} ({target}): {_last_line(exc)}") from exc
+
+
+def _last_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
 
 
 def plain(node: Any) -> Any:

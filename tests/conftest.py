@@ -47,6 +47,16 @@ def graph():
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread: with tiny graphs a second one only waits, and on a shared 2-core
+    machine each small op then costs milliseconds (a two-epoch mini-batch run: 25 s, not 0.5 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def cora_root(tmp_path: Path) -> Path:
     """A data root with Cora's Planetoid raw files copied from ../shared/data."""
     if not SHARED_PLANETOID.is_dir():

@@ -21,7 +21,16 @@ def _fail(message: str, status: int) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting (imports, composing); a run says more itself
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
+    _ROWS.clear()  # the rows of this call's runs (a sweep has several)
     if any(a == "--replay" or a.startswith("--replay=") for a in args):  # re-run one seed from its record
         from mmgraph.bench.replay import main as replay_main
 

@@ -22,6 +22,7 @@ from mmgraph.assembly import build, build_dataset, plain, resolve_device, seeds_
 from mmgraph.bench import torchrun
 from mmgraph.bench.records import (command_line, git_state, machine, markdown_table, package_versions,
                                    summarize, write_json)
+from mmgraph.checks import integer, number
 from mmgraph.errors import ConfigError, MMGraphError
 from mmgraph.redact import redact
 from mmgraph.train import TrainerConfig, fit, seed_everything
@@ -30,7 +31,8 @@ log = logging.getLogger("mmgraph.bench")
 
 
 def trainer_config(node: DictConfig) -> TrainerConfig:
-    """Validate the ``trainer`` group against :class:`TrainerConfig` (types and names)."""
+    """Validate the ``trainer`` group against :class:`TrainerConfig` (types and names) and the
+    ranges the optimiser and schedule accept."""
     from omegaconf.errors import OmegaConfBaseException
 
     try:
@@ -39,7 +41,15 @@ def trainer_config(node: DictConfig) -> TrainerConfig:
         key = getattr(exc, "full_key", None) or getattr(exc, "key", None)
         msg = str(exc).splitlines()[0]
         raise ConfigError(f"trainer.{key}: {msg}" if key else f"trainer: {msg}") from exc
-    return TrainerConfig(**OmegaConf.to_container(merged, resolve=True))
+    cfg = TrainerConfig(**OmegaConf.to_container(merged, resolve=True))
+    for key, low in (("patience", 0), ("lr_patience", 0), ("min_epochs", 0), ("warmup_epochs", 0),
+                     ("eval_every", 1)):  # max_epochs: fit checks it (a zero-shot model needs none)
+        integer(f"trainer.{key}", getattr(cfg, key), low, optional=True)
+    for key in ("lr", "weight_decay", "min_lr"):
+        number(f"trainer.{key}", getattr(cfg, key), 0.0)
+    if not 0.0 < cfg.lr_factor < 1.0:  # ReduceLROnPlateau's factor
+        raise ConfigError(f"trainer.lr_factor must be in (0, 1); got {cfg.lr_factor}")
+    return cfg
 
 
 def fusion_label(cfg: DictConfig) -> str:
@@ -109,14 +119,11 @@ def load_dataset(cfg: DictConfig, device: torch.device | None = None):
         if missing:
             raise ConfigError(f"features.modalities: {cfg.dataset.name} has no {missing[0]!r} modality; "
                               f"available: {', '.join(available) or 'none'}")
-    try:
-        workers = int(feats.get("num_workers", 2))
-    except (TypeError, ValueError):
-        raise ConfigError(f"features.num_workers must be an integer; got {feats.get('num_workers')!r}") from None
     attach_features(data, encoders=encoders, defaults=defaults,
                     modalities=modalities, cache_dir=feats.get("cache_dir"),
                     storage=feats.get("storage", "float32"), batch_size=feats.get("batch_size"),
-                    num_workers=workers, device=device or "cpu", progress=distributed.is_main())
+                    num_workers=feats.get("num_workers", 2), device=device or "cpu",
+                    progress=distributed.is_main())
     set_model_input(data, modalities)
     return data
 
@@ -125,10 +132,13 @@ def build_task(cfg: DictConfig, data, device: torch.device):
     """``cfg.task`` built and set up on ``data`` (the data set config's split and relations)."""
     extra = {}
     if "edge_types" in cfg.task and cfg.task.get("edge_types") is None and cfg.dataset.get("edge_types"):
-        extra["edge_types"] = list(cfg.dataset.edge_types)  # the data set's choice of relations
+        extra["edge_types"] = plain(cfg.dataset.edge_types)  # the data set's choice of relations
     task = build(cfg.task, "task", **extra)
-    task.setup(data, device, split=OmegaConf.to_container(cfg.dataset.get("split"), resolve=True)
-               if cfg.dataset.get("split") else None)
+    split = plain(cfg.dataset.get("split")) or None
+    if split is not None and (not isinstance(split, dict) or "name" not in split):
+        raise ConfigError(f"dataset.split must be a group of keys with a name, e.g. "
+                          f"dataset.split.name=magb; got {split!r}")
+    task.setup(data, device, split=split)
     return task
 
 

@@ -50,6 +50,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
+from mmgraph.checks import integers
 from mmgraph.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class UniformNeighborSampler(BaseSampler):
 
     def __init__(self, data: Data, num_neighbors: Sequence[int], seed: int | None = None,
                  csc: tuple[Tensor, Tensor, Tensor] | None = None):
-        self.num_neighbors = _check_fanouts(num_neighbors)
+        self.num_neighbors = integers("num_neighbors", num_neighbors, -1)
         if data.edge_index is None:
             raise ValueError("UniformNeighborSampler needs data.edge_index")
         self.num_nodes = int(data.num_nodes)
@@ -226,15 +227,11 @@ def _first_seen_new(local_of: Tensor, nbr: Tensor) -> Tensor:
     return cand[first]
 
 
-def _check_fanouts(num_neighbors: Sequence[int]) -> list[int]:
-    try:
-        fanouts = [int(k) for k in num_neighbors]
-    except (TypeError, ValueError):
-        raise ConfigError(f"num_neighbors must be a list of ints, got {num_neighbors!r}") from None
-    if not fanouts or any(k < -1 for k in fanouts):
-        raise ConfigError(f"num_neighbors must be a non-empty list of ints >= -1 "
-                          f"(-1 = all neighbours), got {list(num_neighbors)}")
-    return fanouts
+def check_backend(backend: Any, key: str = "backend") -> str:
+    """``backend`` if it is one of :data:`BACKENDS`; ``key`` names it in the error."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ConfigError(f"{key}: unknown sampler backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    return backend
 
 
 def pyg_backend() -> str | None:
@@ -274,10 +271,8 @@ def neighbor_loader(data: Data, num_neighbors: Sequence[int], input_nodes: Tenso
     """
     from torch_geometric.loader import NeighborLoader, NodeLoader
 
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown sampler backend {backend!r}; "
-                          f"choose one of: {', '.join(BACKENDS)}")
-    fanouts = _check_fanouts(num_neighbors)
+    check_backend(backend)
+    fanouts = integers("num_neighbors", num_neighbors, -1)
     compiled = pyg_backend()
     if backend == "pyg" and compiled is None:
         raise ConfigError("sampler backend 'pyg' needs pyg-lib or torch-sparse, and neither is "

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
+from mmgraph.checks import integer, number
 from mmgraph.data.graph import fingerprint
 from mmgraph.errors import ConfigError, DataError
 
@@ -59,7 +60,11 @@ def magb_split(num_nodes: int, train_ratio: float = 0.6, val_ratio: float = 0.2,
     num_nodes = int(num_nodes)
     if num_nodes <= 0:
         raise DataError(f"magb_split needs num_nodes > 0; got {num_nodes}")
-    if not (0 <= train_ratio and 0 <= val_ratio and train_ratio + val_ratio <= 1 + 1e-9):
+    train_ratio = number("magb split train_ratio", train_ratio, 0.0, 1.0)
+    val_ratio = number("magb split val_ratio", val_ratio, 0.0, 1.0)
+    seed = integer("magb split seed", seed, 0)
+    few_shot = integer("magb split few_shot", few_shot, 1, optional=True)
+    if not (train_ratio + val_ratio <= 1 + 1e-9):
         raise ConfigError(f"magb split ratios must be >= 0 and sum to <= 1; "
                           f"got train_ratio={train_ratio}, val_ratio={val_ratio}")
     rng = np.random.RandomState(seed)
@@ -72,8 +77,6 @@ def magb_split(num_nodes: int, train_ratio: float = 0.6, val_ratio: float = 0.2,
 
     if labels is None:
         raise ConfigError("magb few-shot split needs labels")
-    if int(few_shot) <= 0:
-        raise ConfigError(f"magb few_shot must be a positive number per class; got {few_shot}")
     labels = _as_numpy(labels).reshape(-1)
     if labels.shape[0] != num_nodes:
         raise DataError(f"labels has {labels.shape[0]} entries for {num_nodes} nodes")
@@ -81,7 +84,7 @@ def magb_split(num_nodes: int, train_ratio: float = 0.6, val_ratio: float = 0.2,
         # MAGB would treat -1 as a class and put unlabelled nodes into train.
         raise DataError(f"magb few-shot split needs every node labelled; "
                         f"{int((labels < 0).sum())} nodes have y < 0")
-    k = int(few_shot)
+    k = few_shot
     train_ids: list = []
     for label in np.unique(labels):
         label_indices = np.where(labels == label)[0]
@@ -117,14 +120,12 @@ def kshot_split(labels: Any, k: int, num_val: int | None = None,
     Returns:
         ``(train, val, test)`` sorted int64 index arrays.
     """
-    if int(k) <= 0:
-        raise ConfigError(f"kshot k must be a positive number per class; got {k}")
+    k, seed = integer("kshot split k", k, 1), integer("kshot split seed", seed, 0)
+    num_val = integer("kshot split num_val", num_val, 0, optional=True)
+    val_per_class = integer("kshot split val_per_class", val_per_class, 0, optional=True)
+    num_test = integer("kshot split num_test", num_test, 0, optional=True)
     if num_val is not None and val_per_class is not None:
         raise ConfigError("kshot split takes num_val or val_per_class, not both")
-    for key, value in (("num_val", num_val), ("val_per_class", val_per_class),
-                       ("num_test", num_test)):
-        if value is not None and int(value) < 0:
-            raise ConfigError(f"kshot {key} must be >= 0; got {value}")
     if num_val is None and val_per_class is None:
         val_per_class = k
     labels = _as_numpy(labels).reshape(-1)

@@ -66,6 +66,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch_geometric.data import HeteroData
 
+from mmgraph.checks import integer, number
 from mmgraph.data.graph import RawList, add_feature, new_graph, set_model_input
 from mmgraph.errors import ConfigError, DataError
 
@@ -96,61 +97,41 @@ _CODAS = ("", "", "", "", "n", "r", "s", "l", "m", "x", "th", "nd")
 
 # ----------------------------------------------------------------------------- validation
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name} must be an integer; got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ConfigError(f"{name} must be {bound}; got {value}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number in [{low}, {high}]; got {value!r}")
-    value = float(value)
-    if not (low <= value <= high):  # also rejects NaN
-        raise ConfigError(f"{name} must be in [{low}, {high}]; got {value}")
-    return value
-
-
 def _validate(num_nodes, num_classes, num_edges, homophily, degree_power, text_dim, image_dim,
               text_informativeness, image_informativeness, missing_rate, text_length, vocab_size,
               noise_vocab_size, clarity_concentration, feature_noise, seed) -> dict:
     p: dict[str, Any] = {}
-    p["num_classes"] = _check_int("num_classes", num_classes, 2)
-    p["num_nodes"] = _check_int("num_nodes", num_nodes, 1)
+    p["num_classes"] = integer("num_classes", num_classes, 2)
+    p["num_nodes"] = integer("num_nodes", num_nodes, 1)
     if p["num_nodes"] < p["num_classes"]:
         raise ConfigError(f"num_nodes must be >= num_classes={p['num_classes']}; got {num_nodes}")
-    p["num_edges"] = _check_int("num_edges", num_edges, 0)
-    p["homophily"] = _check_float("homophily", homophily, 0.0, 1.0)
+    p["num_edges"] = integer("num_edges", num_edges, 0)
+    p["homophily"] = number("homophily", homophily, 0.0, 1.0)
     if degree_power is None:
         p["degree_power"] = None
     else:
-        p["degree_power"] = _check_float("degree_power", degree_power, 1.0, math.inf)
+        p["degree_power"] = number("degree_power", degree_power, 1.0)
         if p["degree_power"] <= 1.0:
             raise ConfigError(f"degree_power must be > 1 (or None for equal propensities); "
                               f"got {degree_power}")
-    p["text_dim"] = _check_int("text_dim", text_dim, 1)
-    p["image_dim"] = _check_int("image_dim", image_dim, 1)
-    p["text_informativeness"] = _check_float("text_informativeness", text_informativeness, 0.0, 1.0)
-    p["image_informativeness"] = _check_float("image_informativeness", image_informativeness,
-                                              0.0, 1.0)
-    p["missing_rate"] = _check_float("missing_rate", missing_rate, 0.0, 0.5)
+    p["text_dim"] = integer("text_dim", text_dim, 1)
+    p["image_dim"] = integer("image_dim", image_dim, 1)
+    p["text_informativeness"] = number("text_informativeness", text_informativeness, 0.0, 1.0)
+    p["image_informativeness"] = number("image_informativeness", image_informativeness, 0.0, 1.0)
+    p["missing_rate"] = number("missing_rate", missing_rate, 0.0, 0.5)
     if (not isinstance(text_length, (tuple, list)) or len(text_length) != 2):
         raise ConfigError(f"text_length must be a pair (min, max) of token counts; got {text_length!r}")
-    lo = _check_int("text_length[0]", text_length[0], 1)
-    hi = _check_int("text_length[1]", text_length[1], lo)
+    lo = integer("text_length[0]", text_length[0], 1)
+    hi = integer("text_length[1]", text_length[1], lo)
     p["text_length"] = [lo, hi]
-    p["vocab_size"] = _check_int("vocab_size", vocab_size, 1)
-    p["noise_vocab_size"] = _check_int("noise_vocab_size", noise_vocab_size, 1)
-    p["clarity_concentration"] = _check_float("clarity_concentration", clarity_concentration,
-                                              0.0, math.inf)
+    p["vocab_size"] = integer("vocab_size", vocab_size, 1)
+    p["noise_vocab_size"] = integer("noise_vocab_size", noise_vocab_size, 1)
+    p["clarity_concentration"] = number("clarity_concentration", clarity_concentration, 0.0)
     if p["clarity_concentration"] <= 0:
         raise ConfigError(f"clarity_concentration must be > 0 (inf for equal clarity); "
                           f"got {clarity_concentration}")
-    p["feature_noise"] = _check_float("feature_noise", feature_noise, 0.0, math.inf)
-    p["seed"] = _check_int("seed", seed, 0)
+    p["feature_noise"] = number("feature_noise", feature_noise, 0.0)
+    p["seed"] = integer("seed", seed, 0)
     return p
 
 
@@ -527,12 +508,14 @@ def make_synthetic(num_nodes: int = 3000, num_classes: int = 6, num_edges: int =
 
 def _validate_tags(num_tags: Any, tags_per_node: Any, informativeness: Any, c: int) -> dict:
     """The tag parameters for ``p``: none at all when ``num_tags`` is 0 (fingerprints unchanged)."""
-    if _check_int("num_tags", num_tags, 0) == 0:
+    tags = {"num_tags": integer("num_tags", num_tags, 0),  # checked even when unused
+            "tags_per_node": integer("tags_per_node", tags_per_node, 1),
+            "tag_informativeness": number("tag_informativeness", informativeness, 0.0, 1.0)}
+    if tags["num_tags"] == 0:
         return {}
     if num_tags < c:
         raise ConfigError(f"num_tags must be 0 or >= num_classes={c} (a tag per class); got {num_tags}")
-    return {"num_tags": int(num_tags), "tags_per_node": _check_int("tags_per_node", tags_per_node, 1),
-            "tag_informativeness": _check_float("tag_informativeness", informativeness, 0.0, 1.0)}
+    return tags
 
 
 def _add_tags(data: HeteroData, y: np.ndarray, p: dict, rng: np.random.Generator) -> None:

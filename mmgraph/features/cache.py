@@ -32,7 +32,7 @@ from mmgraph.errors import DataError
 
 __all__ = ["FeatureCache", "check_writable"]
 
-_STORAGE = {"float32": np.float32, "float16": np.float16}
+STORAGE = {"float32": np.float32, "float16": np.float16}
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -62,7 +62,7 @@ class FeatureCache:
 
     def __init__(self, folder: str | os.PathLike, fingerprint: str, num_items: int, dim: int,
                  storage: str = "float32"):
-        if storage not in _STORAGE:
+        if storage not in STORAGE:
             raise DataError(f"unknown feature storage dtype {storage!r}; choose float32 or float16")
         self.final = Path(folder)
         self.partial = self.final.with_name(self.final.name + ".partial")
@@ -128,7 +128,7 @@ class FeatureCache:
             shutil.rmtree(self.partial)
         self.partial.mkdir(parents=True)
         self._values = np.lib.format.open_memmap(self.partial / "values.npy", mode="w+",
-                                                 dtype=_STORAGE[self.storage], shape=(self.num_items, self.dim))
+                                                 dtype=STORAGE[self.storage], shape=(self.num_items, self.dim))
         self._valid = np.lib.format.open_memmap(self.partial / "valid.npy", mode="w+", dtype=np.bool_,
                                                 shape=(self.num_items,))
         self.done = 0

@@ -34,9 +34,10 @@ import torch
 from torch_geometric.data import HeteroData
 
 from mmgraph import distributed
+from mmgraph.checks import choice, integer
 from mmgraph.data.graph import add_feature, feature_fingerprint, target_type
 from mmgraph.errors import ConfigError, DataError
-from mmgraph.features.cache import FeatureCache
+from mmgraph.features.cache import STORAGE, FeatureCache
 from mmgraph.features.encoders import Encoder, get_encoder
 from mmgraph.features.loop import Items, encode_items, item_order
 from mmgraph.features.sharded import encode_sharded
@@ -257,6 +258,12 @@ def attach_features(data: HeteroData, encoders: Mapping[str, Any] | None = None,
     the data set came with are kept; otherwise ``defaults`` (the data set config's ``encoders``)
     names the encoder. ``kwargs`` go to :func:`encode_nodes`.
     """
+    if "storage" in kwargs:  # checked here, not only when something is encoded
+        choice("features.storage", kwargs["storage"], tuple(STORAGE))
+    if "batch_size" in kwargs:
+        integer("features.batch_size", kwargs["batch_size"], 1, optional=True)
+    if "num_workers" in kwargs:
+        kwargs["num_workers"] = integer("features.num_workers", kwargs["num_workers"], 0)
     encoders, defaults = dict(encoders or {}), dict(defaults or {})
     store = data[target_type(data)]
     have = {k[2:] for k in store.keys() if k.startswith("x_")}

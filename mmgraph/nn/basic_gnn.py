@@ -22,6 +22,8 @@ JKNet, RevGAT): it owns the common arguments, their checks and ``reset_parameter
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -168,11 +170,9 @@ class GNNBase(nn.Module):
         model, low = type(self).__name__, self.min_layers
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < low:
             raise ConfigError(f"{model}: num_layers must be an integer >= {low}, got {num_layers!r}")
-        if isinstance(hidden_channels, bool) or not isinstance(hidden_channels, int) or hidden_channels < 1:
-            raise ConfigError(f"{model}: hidden_channels must be a positive integer, got {hidden_channels!r}")
+        check_positive(model, "hidden_channels", hidden_channels)
         for name, p in (("dropout", dropout), ("input_dropout", input_dropout)):
-            if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-                raise ConfigError(f"{model}: {name} must be in [0, 1), got {p!r}")
+            check_dropout(model, name, p)
         make_norm(norm, 1)  # raise now, even where no layer would use them
         make_activation(activation)
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
@@ -185,6 +185,18 @@ class GNNBase(nn.Module):
     def extra_repr(self) -> str:
         return (f"in={self.in_channels}, hidden={self.hidden_channels}, out={self.out_channels}, "
                 f"layers={self.num_layers}")
+
+
+def check_dropout(model: str, name: str, p: Any) -> None:
+    """A dropout probability must be a number in [0, 1); the message names ``model``."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise ConfigError(f"{model}: {name} must be in [0, 1), got {p!r}")
+
+
+def check_positive(model: str, name: str, value: Any) -> None:
+    """A width or count must be a positive integer; the message names ``model``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{model}: {name} must be a positive integer, got {value!r}")
 
 
 def reset_in_order(module: nn.Module) -> None:
@@ -254,6 +266,8 @@ class GCN(BasicGNN):
     accepts_adjacency = True
 
     def __init__(self, *args, cached: bool = False, **kwargs):
+        if not isinstance(cached, bool):
+            raise ConfigError(f"{type(self).__name__}: cached must be true or false, got {cached!r}")
         self.cached = cached
         super().__init__(*args, **kwargs)
 
@@ -296,8 +310,15 @@ class GAT(BasicGNN):
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *args,
                  heads: int = 3, out_heads: int = 1, attn_dropout: float = 0.0,
                  negative_slope: float = 0.2, **kwargs):
+        model = type(self).__name__
+        check_positive(model, "hidden_channels", hidden_channels)
+        check_positive(model, "heads", heads)
+        check_positive(model, "out_heads", out_heads)
+        check_dropout(model, "attn_dropout", attn_dropout)
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+            raise ConfigError(f"{model}: negative_slope must be a number, got {negative_slope!r}")
         if hidden_channels % heads:
-            raise ConfigError(f"GAT hidden_channels ({hidden_channels}) must be divisible by "
+            raise ConfigError(f"{model} hidden_channels ({hidden_channels}) must be divisible by "
                               f"heads ({heads})")
         self.heads, self.out_heads = heads, out_heads
         self.attn_dropout, self.negative_slope = attn_dropout, negative_slope

@@ -1,10 +1,11 @@
 """Dropout whose CPU mask comes from raw random bits.
 
 On CPU, ``torch.nn.Dropout`` draws one Bernoulli variable per element, which on a 2-core machine
-costs about 0.6 s for a ``[99,638, 256]`` hidden layer (measured), as much as the layer's sparse
-aggregation. :class:`Dropout` draws 64 random bits per four elements instead
+costs about 0.3 s for a ``[99,638, 256]`` hidden layer, as much as the layer's sparse
+aggregation (``benchmarks/results/dropout_speed.md``). :class:`Dropout` draws 64 random bits per four elements instead
 (``torch.randint`` over the full ``int64`` range, viewed as ``int16``) and keeps an element when
-its 16-bit number is at or above the threshold: about 6x faster there, same distribution.
+its 16-bit number is at or above the threshold: about 4x faster there (2.7x on one thread),
+same distribution.
 
 The drop probability is quantised to a multiple of 1/65536 (0.5, 0.25, 0.1 to within 1e-5) and
 the survivors are scaled by ``1 / (1 - p_used)``, so the expectation is exact. It draws from

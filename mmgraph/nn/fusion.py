@@ -48,6 +48,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from mmgraph.checks import boolean, integer
 from mmgraph.errors import ConfigError, DataError
 
 KINDS = ("concat", "sum", "late", "attention", "lowrank")
@@ -93,14 +94,14 @@ class FusionModel(nn.Module):
             raise ConfigError(f"fusion needs at least one modality of positive width; got dims={dims}")
         if late_level not in LATE_LEVELS:
             raise ConfigError(f"unknown late_level {late_level!r}; choose one of: {', '.join(LATE_LEVELS)}")
-        for name, value in (("fusion_dim", fusion_dim), ("rank", rank), ("attention_hidden", attention_hidden)):
-            if int(value) < 1:
-                raise ConfigError(f"fusion {name} must be >= 1, got {value}")
+        fusion_dim, rank = integer("fusion.fusion_dim", fusion_dim, 1), integer("fusion.rank", rank, 1)
+        attention_hidden = integer("fusion.attention_hidden", attention_hidden, 1)
+        norm = boolean("fusion.norm", norm)
         if modalities is not None and len(modalities) != len(dims):
             raise ConfigError(f"{len(modalities)} modality names for {len(dims)} feature blocks")
         self.dims, self.kind, self.out_channels = dims, kind, int(out_channels)
-        self.fusion_dim, self.rank, self.late_level = int(fusion_dim), int(rank), late_level
-        self.use_norm = bool(norm)
+        self.fusion_dim, self.rank, self.late_level = fusion_dim, rank, late_level
+        self.use_norm = norm
         self.modalities = list(modalities) if modalities is not None else [f"m{i}" for i in range(len(dims))]
         self.last_weights: Tensor | None = None
 
@@ -112,8 +113,8 @@ class FusionModel(nn.Module):
             self.proj = nn.ModuleList(nn.Linear(d, self.fusion_dim) for d in dims)
             self.empty = nn.Parameter(torch.empty(self.fusion_dim))
         if kind == "attention":
-            self.scorer = nn.Sequential(nn.Linear(self.fusion_dim, int(attention_hidden)), nn.Tanh(),
-                                        nn.Linear(int(attention_hidden), 1, bias=False))
+            self.scorer = nn.Sequential(nn.Linear(self.fusion_dim, attention_hidden), nn.Tanh(),
+                                        nn.Linear(attention_hidden, 1, bias=False))
         if kind == "lowrank":
             self.factors = nn.ParameterList(nn.Parameter(torch.empty(d + 1, self.rank * self.fusion_dim))
                                             for d in dims)

@@ -19,7 +19,8 @@ MISSING = "–"
 # Metric names people type for the names the tasks record.
 ALIASES = {"acc": "accuracy", "f1": "macro_f1", "f1_macro": "macro_f1", "macro-f1": "macro_f1",
            "macro_f1_score": "macro_f1"}
-LOWER_IS_BETTER = {"loss", "mae", "mse", "rmse", "error", "mismatch"}  # mismatch: zero-shot answers naming no class
+# Directions for runs recorded before summaries carried the task's own (``higher_is_better``).
+LOWER_IS_BETTER = {"loss", "mae", "mse", "rmse", "error", "mismatch", "mr"}
 _MODALITY_ORDER = ("text", "image")
 
 
@@ -44,6 +45,7 @@ class Table:
     cells: dict[tuple[RowKey, str, str], Cell]
     entries: dict[tuple[RowKey, str], list[tuple[Run, SeedRecord]]]   # all records, duplicates too
     flags: dict[RowKey, list[Flag]] = field(default_factory=dict)
+    lower_is_better: set[str] = field(default_factory=set)   # recorded by the runs' tasks
 
     def label(self, row: RowKey, mark: bool = True) -> str:
         return self.labels[row] + (f" {DAGGER}" if mark and self.flags.get(row) else "")
@@ -140,8 +142,11 @@ def shown(value: float) -> str:
 def build_table(collection: Collection, metrics: Sequence[str] | None = None) -> Table:
     """Pool the seed records of every (row, data set), compute the cells and the flags."""
     available: list[str] = []
+    lower: set[str] = set()
     for run in collection.runs:
         available += [m for m in run.summary["metrics"] if m not in available]
+        directions = run.summary.get("higher_is_better") or {}
+        lower |= {m for m, higher in directions.items() if not higher}
     chosen = resolve_metrics(metrics, available)
 
     entries: dict[tuple[RowKey, str], list[tuple[Run, SeedRecord]]] = {}
@@ -151,7 +156,7 @@ def build_table(collection: Collection, metrics: Sequence[str] | None = None) ->
     rows = sorted({k for k, _ in entries}, key=_row_order)
     datasets = sorted({d for _, d in entries})
     table = Table(rows=rows, labels=row_labels(rows), datasets=datasets, metrics=chosen, cells={},
-                  entries=entries)
+                  entries=entries, lower_is_better=lower)
     for (row, ds) in entries:
         used = table.used(row, ds)
         for m in chosen:
@@ -176,7 +181,7 @@ def mark_best(table: Table) -> None:
             col = [c for (r, d, mm), c in table.cells.items() if d == ds and mm == m and not math.isnan(c.mean)]
             if len(col) < 2:
                 continue
-            pick = min if m.lower() in LOWER_IS_BETTER else max
+            pick = min if m in table.lower_is_better or m.lower() in LOWER_IS_BETTER else max
             best = shown(pick(c.mean for c in col))
             for c in col:
                 c.best = shown(c.mean) == best

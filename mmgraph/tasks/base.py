@@ -24,17 +24,37 @@ Adding a task kind is one module here (a :class:`Task` subclass with its
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 from torch_geometric.data import HeteroData
 
 from mmgraph.distributed import unwrap
+from mmgraph.errors import ConfigError
 from mmgraph.evaluator import SPECS, Evaluator, MetricSpec
 from mmgraph.nn.sparse import Adjacency
 
 Metrics = dict[str, dict[str, float]]  # split -> metric name -> value
+
+
+def edge_types_arg(edge_types: Any) -> list[str | list[str]] | None:
+    """``task.edge_types`` checked: ``None`` or an empty list (every relation), else a list of
+    relation names or ``[source, relation, target]`` triples."""
+    if edge_types is None:
+        return None
+    if isinstance(edge_types, (str, bytes)) or not isinstance(edge_types, Sequence) \
+            or not all(map(_is_relation, edge_types)):
+        raise ConfigError(f"task.edge_types must be a list of relation names or [source, relation, "
+                          f"target] triples, e.g. task.edge_types=[cites]; got {edge_types!r}")
+    return [e if isinstance(e, str) else [str(p) for p in e] for e in edge_types] or None
+
+
+def _is_relation(e: Any) -> bool:
+    """A relation name, or a ``[source, relation, target]`` triple of names."""
+    if isinstance(e, str):
+        return True
+    return isinstance(e, Sequence) and len(e) == 3 and all(isinstance(p, str) for p in e)
 
 
 def graph_input(model: nn.Module, edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor | Adjacency:

@@ -16,9 +16,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.checks import integer, number
 from mmgraph.data.graph import homogeneous_view, tensor_digest
 from mmgraph.errors import ConfigError, DataError
-from mmgraph.tasks.base import Metrics, Task, graph_input
+from mmgraph.tasks.base import Metrics, Task, edge_types_arg, graph_input
+
+
+def _check_decoder(decoder: Any, key: str) -> str:
+    if not isinstance(decoder, str) or decoder not in ("dot", "mlp"):
+        raise ConfigError(f"{key}: unknown link decoder {decoder!r}; choose one of: dot, mlp")
+    return decoder
 
 
 class LinkModel(nn.Module):
@@ -32,8 +39,7 @@ class LinkModel(nn.Module):
 
     def __init__(self, encoder: nn.Module, decoder: str = "dot", channels: int = 0):
         super().__init__()
-        if decoder not in ("dot", "mlp"):
-            raise ConfigError(f"unknown link decoder {decoder!r}; choose one of: dot, mlp")
+        _check_decoder(decoder, "decoder")
         self.encoder = encoder
         self.decoder = decoder
         self.mlp = (nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, 1))
@@ -85,14 +91,18 @@ class LinkPrediction(Task):
                  decoder: str = "dot", embedding_channels: int = 128, split_seed: int = 42,
                  edge_types: Sequence[str] | None = None, eval_chunk: int = 4096):
         super().__init__()
+        val_ratio = number("task.val_ratio", val_ratio, 0.0, 1.0)
+        test_ratio = number("task.test_ratio", test_ratio, 0.0, 1.0)
         if not (0 < val_ratio < 1 and 0 < test_ratio < 1 and val_ratio + test_ratio < 1):
             raise ConfigError(f"val_ratio and test_ratio must be in (0, 1) with a sum below 1; "
                               f"got {val_ratio} and {test_ratio}")
         self.val_ratio, self.test_ratio = val_ratio, test_ratio
-        self.num_neg_eval, self.decoder = num_neg_eval, decoder
-        self.embedding_channels, self.split_seed = embedding_channels, split_seed
-        self.edge_types = list(edge_types) if edge_types else None
-        self.eval_chunk = eval_chunk
+        self.num_neg_eval = integer("task.num_neg_eval", num_neg_eval, 1)
+        self.decoder = _check_decoder(decoder, "task.decoder")
+        self.embedding_channels = integer("task.embedding_channels", embedding_channels, 1)
+        self.split_seed = integer("task.split_seed", split_seed, 0)
+        self.edge_types = edge_types_arg(edge_types)
+        self.eval_chunk = integer("task.eval_chunk", eval_chunk, 1)
 
     def setup(self, data: HeteroData, device: torch.device, split: dict | None = None) -> None:
         # ``split`` is the data set's node split; link prediction makes its own edge split,

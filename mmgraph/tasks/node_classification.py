@@ -11,10 +11,12 @@ from torch import nn
 from torch_geometric.data import HeteroData
 
 from mmgraph import distributed
+from mmgraph.checks import integer, integers, number
 from mmgraph.data.graph import homogeneous_view, split_indices
+from mmgraph.data.sampler import check_backend
 from mmgraph.data.splits import make_split
 from mmgraph.errors import ConfigError, DataError
-from mmgraph.tasks.base import Metrics, Task, graph_input
+from mmgraph.tasks.base import Metrics, Task, edge_types_arg, graph_input
 
 
 class NodeClassification(Task):
@@ -48,18 +50,15 @@ class NodeClassification(Task):
                  eval_batch_size: int | None = None,
                  eval_num_neighbors: Sequence[int] | None = None, sampler: str = "auto"):
         super().__init__()
-        self.label_smoothing = label_smoothing
-        self.edge_types = list(edge_types) if edge_types else None
-        if any(b is not None and int(b) < 1 for b in (batch_size, eval_batch_size)):
-            raise ConfigError(f"task.batch_size and task.eval_batch_size must be >= 1 or null; "
-                              f"got {batch_size} and {eval_batch_size}")
-        self.batch_size = int(batch_size) if batch_size is not None else None
-        self.num_neighbors = [int(k) for k in num_neighbors]
-        self.eval_batch_size = (int(eval_batch_size) if eval_batch_size is not None
-                                else self.batch_size)
-        self.eval_num_neighbors = [int(k) for k in (eval_num_neighbors if eval_num_neighbors
-                                                    is not None else self.num_neighbors)]
-        self.sampler = sampler
+        self.label_smoothing = number("task.label_smoothing", label_smoothing, 0.0, 1.0)
+        self.edge_types = edge_types_arg(edge_types)
+        self.batch_size = integer("task.batch_size", batch_size, 1, optional=True)
+        self.num_neighbors = integers("task.num_neighbors", num_neighbors, -1, example="[15,10]")
+        eval_batch_size = integer("task.eval_batch_size", eval_batch_size, 1, optional=True)
+        self.eval_batch_size = eval_batch_size if eval_batch_size is not None else self.batch_size
+        self.eval_num_neighbors = (self.num_neighbors if eval_num_neighbors is None else integers(
+            "task.eval_num_neighbors", eval_num_neighbors, -1, example="[-1,-1]"))
+        self.sampler = check_backend(sampler, "task.sampler")
         self._loaders = None
         self._ddp = None  # (model, its DDP wrapper, weakref to the optimiser it last trained with)
 

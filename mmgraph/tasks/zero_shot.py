@@ -21,12 +21,13 @@ from torch import nn
 from torch_geometric.data import HeteroData
 
 from mmgraph import metrics as M
+from mmgraph.checks import integer
 from mmgraph.data.graph import homogeneous_view, split_indices
 from mmgraph.data.node_view import NodeView
 from mmgraph.data.splits import make_split
 from mmgraph.errors import ConfigError, DataError
 from mmgraph.evaluator import MetricSpec
-from mmgraph.tasks.base import Metrics, Task
+from mmgraph.tasks.base import Metrics, Task, edge_types_arg
 
 
 def _zero_shot_metrics(inp: Mapping, names: tuple[str, ...]) -> dict[str, float]:
@@ -87,15 +88,13 @@ class ZeroShotNodeClassification(Task):
     def __init__(self, splits: Sequence[str] = ("test",), sample: int | None = 300, sample_seed: int = 0,
                  edge_types: Sequence[str] | None = None):
         super().__init__()
-        if isinstance(splits, str) or not splits:
+        if isinstance(splits, str) or not isinstance(splits, Sequence) or not splits \
+                or not all(isinstance(s, str) for s in splits):
             raise ConfigError(f"task.splits must be a non-empty list of splits, e.g. [test]; got {splits!r}")
-        self.splits = [str(s) for s in splits]
-        if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
-            raise ConfigError(f"task.sample must be a positive integer or null (all nodes); got {sample!r}")
-        if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
-            raise ConfigError(f"task.sample_seed must be an integer; got {sample_seed!r}")
-        self.sample, self.sample_seed = sample, sample_seed
-        self.edge_types = list(edge_types) if edge_types else None
+        self.splits = list(splits)
+        self.sample = integer("task.sample", sample, 1, optional=True)
+        self.sample_seed = integer("task.sample_seed", sample_seed)
+        self.edge_types = edge_types_arg(edge_types)
         self.details: dict[str, dict[str, Any]] = {}
 
     def setup(self, data: HeteroData, device: torch.device, split: dict | None = None) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
+from mmgraph.checks import boolean, integer
 from mmgraph.errors import ConfigError
 
 log = logging.getLogger("mmgraph.zeroshot")
@@ -32,12 +33,6 @@ log = logging.getLogger("mmgraph.zeroshot")
 __all__ = ["LMClassifier"]
 
 MODES = ("text", "image", "both")
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return value
 
 
 class LMClassifier(nn.Module):
@@ -84,14 +79,15 @@ class LMClassifier(nn.Module):
         if neighbor_strategy not in STRATEGIES:
             raise ConfigError(f"unknown neighbour strategy {neighbor_strategy!r}; valid strategies: "
                               f"{', '.join(STRATEGIES)}")
-        self.num_neighbors = _positive_int(num_neighbors, "num_neighbors", 0)
+        self.num_neighbors = integer("num_neighbors", num_neighbors, 0)
         self.neighbor_mode, self.neighbor_strategy = neighbor_mode, neighbor_strategy
-        self.batch_size = _positive_int(batch_size, "batch_size")
-        self.image_words_top_k = _positive_int(image_words_top_k, "image_words_top_k")
-        self.images_as_words = bool(images_as_words)
+        self.batch_size = integer("batch_size", batch_size, 1)
+        self.image_words_top_k = integer("image_words_top_k", image_words_top_k, 1)
+        self.images_as_words = boolean("images_as_words", images_as_words)
         # the settings are part of the generation cache key: the same three as ever
-        self.generation = {"max_new_tokens": _positive_int(max_new_tokens, "max_new_tokens"),
-                           "cot": bool(cot), "max_chars": _positive_int(max_chars, "max_chars")}
+        self.generation = {"max_new_tokens": integer("max_new_tokens", max_new_tokens, 1),
+                           "cot": boolean("cot", cot), "max_chars": integer("max_chars", max_chars, 1)}
+        parse_embedding = boolean("parse_embedding", parse_embedding)
         extra = {"chat_template": str(chat_template)} if chat_template else {}
         if revision:
             extra["revision"] = str(revision)

@@ -14,13 +14,7 @@ from mmgraph.errors import ConfigError
 from mmgraph.nn import GAT, GraphSAGE
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many small ops: on a shared 2-core machine, OpenMP threads only wait for each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many small ops (tests/conftest.py)
 
 
 def power_law_graph(n: int = 400, e: int = 4000, seed: int = 0) -> Data:

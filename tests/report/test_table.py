@@ -145,3 +145,9 @@ def test_lower_is_better_columns_mark_the_smallest_mean():
                   cells=cells, entries={})
     mark_best(table)
     assert [k for k, c in cells.items() if c.best] == [("b", "d", "accuracy"), ("a", "d", "mismatch")]
+    # a direction the runs' task recorded (summary "higher_is_better") wins for any metric name
+    custom = {("a", "d", "brier"): Cell(0.2, float("nan"), [0]), ("b", "d", "brier"): Cell(0.4, float("nan"), [0])}
+    table = Table(rows=rows, labels={r: r for r in rows}, datasets=["d"], metrics=["brier"], cells=custom,
+                  entries={}, lower_is_better={"brier"})
+    mark_best(table)
+    assert [k for k, c in custom.items() if c.best] == [("a", "d", "brier")]
