@@ -129,15 +129,18 @@ def load_dataset(cfg: DictConfig, device: torch.device | None = None):
 
 
 def build_task(cfg: DictConfig, data, device: torch.device):
-    """``cfg.task`` built and set up on ``data`` (the data set config's split and relations)."""
+    """``cfg.task`` built and set up on ``data``: the data set's relations, and its split unless
+    ``split=`` chose another (``cfg.split``)."""
     extra = {}
     if "edge_types" in cfg.task and cfg.task.get("edge_types") is None and cfg.dataset.get("edge_types"):
         extra["edge_types"] = plain(cfg.dataset.edge_types)  # the data set's choice of relations
     task = build(cfg.task, "task", **extra)
-    split = plain(cfg.dataset.get("split")) or None
+    chosen = cfg.get("split")  # split=<configs/split/>: replaces the data set's own split
+    split = plain(chosen if chosen is not None else cfg.dataset.get("split")) or None
+    where = "split" if chosen is not None else "dataset.split"
     if split is not None and (not isinstance(split, dict) or "name" not in split):
-        raise ConfigError(f"dataset.split must be a group of keys with a name, e.g. "
-                          f"dataset.split.name=magb; got {split!r}")
+        raise ConfigError(f"{where} must be a group of keys with a name, e.g. "
+                          f"split=magb or dataset.split.name=magb; got {split!r}")
     task.setup(data, device, split=split)
     return task
 

@@ -1,4 +1,5 @@
-"""Node splits: MAGB's protocol, K-shot, Planetoid's public split, and the masks they set.
+"""Node splits: MAGB's protocol, grouped splits, K-shot, Planetoid's public split, and the
+masks they set.
 
 A split function returns three integer index arrays ``(train, val, test)``;
 :func:`apply_split` turns them into the ``train_mask``/``val_mask``/``test_mask`` of the
@@ -22,7 +23,7 @@ from mmgraph.errors import ConfigError, DataError
 
 Split = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-SPLITS = ("magb", "kshot", "public", "given")
+SPLITS = ("magb", "grouped", "kshot", "public", "given")
 
 
 def _as_numpy(values: Any, dtype=None) -> np.ndarray:
@@ -95,6 +96,119 @@ def magb_split(num_nodes: int, train_ratio: float = 0.6, val_ratio: float = 0.2,
     rng.shuffle(remaining)
     val_size = int(len(remaining) * val_ratio)
     return train, remaining[:val_size], remaining[val_size:]
+
+
+def grouped_split(groups: Any, labels: Any = None, train_ratio: float = 0.6,
+                  val_ratio: float = 0.2, seed: int = 42, stratify: bool = True) -> Split:
+    """A seeded split in which nodes of one group always land on the same side.
+
+    Use it when the same content (a text, an image, an entity) sits on several nodes: with a
+    node-level split such copies fall on both sides and the test score partly measures lookup.
+    Groups are drawn whole. With ``stratify`` and ``labels``, each group belongs to the class
+    most of its labelled nodes have (ties: the smallest class id; groups without labelled nodes
+    form a stratum of their own), and each class's groups are split separately, so class
+    proportions follow the ratios as closely as whole groups allow. Within a stratum the groups
+    are visited in a seeded random order and each goes to the part (train, val, test) furthest
+    below its target ``ratio x stratum size`` (ties: train before val before test).
+
+    Args:
+        groups: ``[N]`` group ids (any integers); a negative id puts the node in a group of its
+            own (e.g. a node without text).
+        labels: ``[N]`` class labels (negative: unlabelled), used for stratification only.
+        train_ratio: Target fraction of nodes in train.
+        val_ratio: Target fraction of nodes in val; test takes the rest.
+        seed: Seed of the ``numpy.random.Generator`` that orders the groups.
+        stratify: Split each class's groups separately (needs ``labels``).
+
+    Returns:
+        ``(train, val, test)`` sorted int64 index arrays.
+    """
+    train_ratio = number("grouped split train_ratio", train_ratio, 0.0, 1.0)
+    val_ratio = number("grouped split val_ratio", val_ratio, 0.0, 1.0)
+    seed = integer("grouped split seed", seed, 0)
+    if not (train_ratio + val_ratio <= 1 + 1e-9):
+        raise ConfigError(f"grouped split ratios must be >= 0 and sum to <= 1; "
+                          f"got train_ratio={train_ratio}, val_ratio={val_ratio}")
+    groups = _as_numpy(groups).reshape(-1)
+    n = groups.shape[0]
+    if n == 0:
+        raise DataError("grouped split needs at least one node")
+    if not np.issubdtype(groups.dtype, np.integer):
+        raise DataError(f"grouped split needs integer group ids; got dtype {groups.dtype}")
+    groups = groups.astype(np.int64)
+    alone = groups < 0                          # each such node is a group of its own
+    groups = np.where(alone, groups.max(initial=0) + 1 + np.arange(n), groups)
+    _, member = np.unique(groups, return_inverse=True)
+    num_groups = int(member.max()) + 1
+    size = np.bincount(member, minlength=num_groups)
+    stratum = np.zeros(num_groups, dtype=np.int64)
+    if stratify and labels is not None:
+        labels = _as_numpy(labels).reshape(-1).astype(np.int64)
+        if labels.shape[0] != n:
+            raise DataError(f"labels has {labels.shape[0]} entries for {n} nodes")
+        known = labels >= 0
+        num_classes = int(labels.max(initial=-1)) + 1
+        votes = np.zeros((num_groups, max(num_classes, 1)), dtype=np.int64)
+        np.add.at(votes, (member[known], labels[known]), 1)
+        stratum = np.where(votes.sum(1) > 0, votes.argmax(1), -1)
+    rng = np.random.default_rng(seed)
+    targets = np.array([train_ratio, val_ratio, max(0.0, 1.0 - train_ratio - val_ratio)])
+    part = np.empty(num_groups, dtype=np.int64)
+    for s in np.unique(stratum):
+        ids = rng.permutation(np.flatnonzero(stratum == s))
+        want = targets * size[ids].sum()
+        have = np.zeros(3)
+        for g in ids:
+            k = int(np.argmax(want - have))     # first maximum: train, then val, then test
+            part[g] = k
+            have[k] += size[g]
+    node_part = part[member]
+    return tuple(np.flatnonzero(node_part == k).astype(np.int64) for k in range(3))  # type: ignore[return-value]
+
+
+def normalised_text(text: Any) -> str | None:
+    """The text a grouped split compares: whitespace collapsed, case folded; ``None`` when the
+    text is missing or blank (such a node is a group of its own)."""
+    if not isinstance(text, str):
+        return None
+    text = " ".join(text.split()).casefold()
+    return text or None
+
+
+def group_ids(store, key: str) -> np.ndarray:
+    """``[N]`` integer group ids of a node store's ``key``, for :func:`grouped_split`.
+
+    ``key`` is ``"text"`` (identical texts after :func:`normalised_text`), ``"image"`` (the
+    nodes' ``content_hash`` of their image), or the name of any node attribute: a list of values
+    (``None`` or ``""``: a group of its own), or a tensor/array with one row per node (equal rows
+    form a group; an integer vector is taken as given group ids, negative: a group of its own).
+    """
+    name = "content_hash" if key == "image" else key
+    values = getattr(store, name, None)
+    if values is None:
+        extra = " (the image content hash the data set's loader records)" if key == "image" else ""
+        attrs = sorted(k for k in store.keys() if not k.endswith("_mask"))
+        raise DataError(f"grouped split: the nodes have no attribute {name!r}{extra}; "
+                        f"available: {', '.join(attrs) or 'none'}")
+    n = store.num_nodes
+    if isinstance(values, (Tensor, np.ndarray)):
+        arr = _as_numpy(values)
+        if arr.shape[0] != n:
+            raise DataError(f"grouped split: {name!r} has {arr.shape[0]} rows for {n} nodes")
+        if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
+            return arr.astype(np.int64)
+        _, ids = np.unique(arr.reshape(n, -1), axis=0, return_inverse=True)
+        return ids.reshape(-1).astype(np.int64)
+    values = list(values)
+    if len(values) != n:
+        raise DataError(f"grouped split: {name!r} has {len(values)} entries for {n} nodes")
+    if key == "text":
+        values = [normalised_text(v) for v in values]
+    index: dict = {}
+    out = np.empty(n, dtype=np.int64)
+    for i, v in enumerate(values):
+        out[i] = -1 if v is None or v == "" else index.setdefault(v, len(index))
+    return out
 
 
 def kshot_split(labels: Any, k: int, num_val: int | None = None,
@@ -269,6 +383,9 @@ def make_split(data: HeteroData | Data, name: str, node_type: str | None = None,
     Names:
         ``"magb"``: :func:`magb_split` on the target nodes' ``y``; params ``train_ratio``,
         ``val_ratio``, ``few_shot``, ``seed``.
+        ``"grouped"``: :func:`grouped_split` over :func:`group_ids` of ``key`` (default
+        ``"text"``); params ``key``, ``train_ratio``, ``val_ratio``, ``seed``, ``stratify``.
+        ``data.meta["split"]["groups"]`` records the number of groups and the largest's size.
         ``"kshot"``: :func:`kshot_split`; params ``k``, ``num_val``, ``val_per_class``,
         ``num_test``, ``seed``.
         ``"public"`` (alias ``"given"``): keep the masks the data set ships with (checked and
@@ -285,6 +402,21 @@ def make_split(data: HeteroData | Data, name: str, node_type: str | None = None,
         if params.get("few_shot") is not None and labels is None:
             raise DataError("magb few-shot split needs labels y on the target nodes")
         train, val, test = magb_split(store.num_nodes, labels=labels, **params)
+    elif name == "grouped":
+        _check_params(name, params, ("key", "train_ratio", "val_ratio", "seed", "stratify"))
+        params.setdefault("key", "text")
+        groups = group_ids(store, str(params["key"]))
+        stratify = params.get("stratify", True)
+        if not isinstance(stratify, bool):
+            raise ConfigError(f"grouped split stratify must be true or false; got {stratify!r}")
+        train, val, test = grouped_split(
+            groups, labels=getattr(store, "y", None),
+            **{k: v for k, v in params.items() if k != "key"})
+        _, size = np.unique(groups[groups >= 0], return_counts=True)
+        apply_split(data, train, val, test, name, params, node_type=node_type)
+        data.meta["split"]["groups"] = {"count": int(size.size + (groups < 0).sum()),
+                                        "largest": int(size.max(initial=1))}
+        return data
     elif name == "kshot":
         _check_params(name, params, ("k", "num_val", "val_per_class", "num_test", "seed"))
         if "k" not in params:

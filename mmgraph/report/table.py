@@ -74,22 +74,29 @@ def modality_rank(modalities: str) -> tuple:
 
 
 def _row_order(key: RowKey) -> tuple:
-    return (key.model, key.task, key.fusion != "none", key.fusion, modality_rank(key.modalities), key.tuned)
+    return (key.model, key.task, key.split, key.fusion != "none", key.fusion, modality_rank(key.modalities),
+            -len(key.relations), key.relations, key.post, key.tuned)
 
 
 def row_labels(rows: Sequence[RowKey]) -> dict[RowKey, str]:
     """Model name, plus the modalities when the model appears with several modality sets, the
-    fusion when not ``none``, the task when the model appears with several tasks, and
-    ``(tuned)`` for rows from a sweep's final re-run."""
+    fusion when not ``none``, the task when the model appears with several tasks, the split
+    when the table holds several, the relations when the model appears with several relation
+    sets, the post-processing (``C&S``),
+    and ``(tuned)`` for rows from a sweep's final re-run."""
     mods: dict[str, set[str]] = {}
     tasks: dict[str, set[str]] = {}
+    splits = {r.split for r in rows}
+    rels: dict[str, set[str]] = {}
     for r in rows:
+        rels.setdefault(r.model, set()).add(r.relations)
         mods.setdefault(r.model, set()).add(r.modalities)
         tasks.setdefault(r.model, set()).add(r.task)
     out = {}
     for r in rows:
         extra = [r.modalities] * (len(mods[r.model]) > 1) + [r.fusion] * (r.fusion != "none") + \
-                [r.task] * (len(tasks[r.model]) > 1)
+                [r.task] * (len(tasks[r.model]) > 1) + [f"split {r.split}"] * (len(splits) > 1) + \
+                [f"edges {r.relations or 'all'}"] * (len(rels[r.model]) > 1) + [r.post] * bool(r.post)
         out[r] = r.model + (f" [{', '.join(extra)}]" if extra else "") + (" (tuned)" if r.tuned else "")
     # two keys could still read alike (e.g. a task spelled differently); keep labels unique
     seen: dict[str, int] = {}

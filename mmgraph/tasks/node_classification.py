@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,7 @@ from torch import nn
 from torch_geometric.data import HeteroData
 
 from mmgraph import distributed
-from mmgraph.checks import integer, integers, number
+from mmgraph.checks import boolean, integer, integers, number
 from mmgraph.data.graph import homogeneous_view, split_indices
 from mmgraph.data.sampler import check_backend
 from mmgraph.data.splits import make_split
@@ -33,6 +33,13 @@ class NodeClassification(Task):
             evaluates on full neighbourhoods, i.e. exactly the full-batch predictions).
         sampler: ``"auto"`` (PyG's NeighborLoader when pyg-lib or torch-sparse is installed,
             else the vectorised pure-PyTorch sampler), ``"pyg"`` or ``"torch"``.
+        correct_and_smooth: ``None`` (off), ``True`` (defaults below) or a dict of the
+            arguments of PyG's :class:`~torch_geometric.nn.models.CorrectAndSmooth` (Huang et
+            al., ICLR 2021): every evaluation turns the model's class probabilities into C&S
+            predictions over the task's relations, propagating the training labels only (never
+            val or test labels), and scores those; early stopping then selects on the C&S
+            validation score. Defaults: ``num_correction_layers=50, correction_alpha=0.8,
+            num_smoothing_layers=50, smoothing_alpha=0.8, autoscale=True``. Full batch only.
 
     Under torchrun (an initialised process group of W > 1 processes, :mod:`mmgraph.distributed`)
     mini-batch training is data-parallel: ``batch_size`` is the *global* batch, each rank takes
@@ -48,7 +55,8 @@ class NodeClassification(Task):
     def __init__(self, label_smoothing: float = 0.0, edge_types: Sequence[str] | None = None,
                  batch_size: int | None = None, num_neighbors: Sequence[int] = (15, 10),
                  eval_batch_size: int | None = None,
-                 eval_num_neighbors: Sequence[int] | None = None, sampler: str = "auto"):
+                 eval_num_neighbors: Sequence[int] | None = None, sampler: str = "auto",
+                 correct_and_smooth: bool | dict | None = None):
         super().__init__()
         self.label_smoothing = number("task.label_smoothing", label_smoothing, 0.0, 1.0)
         self.edge_types = edge_types_arg(edge_types)
@@ -59,6 +67,10 @@ class NodeClassification(Task):
         self.eval_num_neighbors = (self.num_neighbors if eval_num_neighbors is None else integers(
             "task.eval_num_neighbors", eval_num_neighbors, -1, example="[-1,-1]"))
         self.sampler = check_backend(sampler, "task.sampler")
+        self.correct_and_smooth = _cs_options(correct_and_smooth)
+        if self.correct_and_smooth and self.batch_size:
+            raise ConfigError("task.correct_and_smooth post-processes full-graph predictions; "
+                              "use it without task.batch_size (full batch)")
         self._loaders = None
         self._ddp = None  # (model, its DDP wrapper, weakref to the optimiser it last trained with)
 
@@ -148,12 +160,26 @@ class NodeClassification(Task):
         if self._loaders is not None:
             return self._evaluate_minibatch(model)
         model.eval()
-        pred = self._predict(model).argmax(dim=-1)
+        out = self._predict(model)
+        if self.correct_and_smooth:
+            out = self._correct_and_smooth(out)
+        pred = out.argmax(dim=-1)
         return {split: self.evaluator.eval({"y_true": self.y[idx], "y_pred": pred[idx]})
                 for split, idx in self.index.items()}
 
+    def _correct_and_smooth(self, logits: torch.Tensor) -> torch.Tensor:
+        """C&S class scores from the model's logits: training labels only, the task's edges."""
+        from torch_geometric.nn.models import CorrectAndSmooth
+
+        cs = CorrectAndSmooth(**self.correct_and_smooth)
+        train = self.index["train"]
+        probs = logits.float().softmax(dim=-1)
+        probs = cs.correct(probs, self.y[train], train, self.edge_index)
+        return cs.smooth(probs, self.y[train], train, self.edge_index)
+
     def describe(self) -> dict[str, Any]:
         out = {"kind": self.kind, "label_smoothing": self.label_smoothing,
+               "correct_and_smooth": self.correct_and_smooth,
                "edge_types": self.edge_types, "num_edges": int(self.edge_index.size(1)),
                "split": self.split_meta}
         if self._hetero is not None:  # relation -> edges, as the heterogeneous model sees them
@@ -294,3 +320,31 @@ class NodeClassification(Task):
             pred[batch.n_id[:batch.batch_size].to(self.device)] = \
                 self._batch_forward(model, batch).argmax(dim=-1)
         return distributed.all_reduce(pred, "max")  # the ranks' parts are disjoint
+
+
+_CS_DEFAULTS = {"num_correction_layers": 50, "correction_alpha": 0.8,
+                "num_smoothing_layers": 50, "smoothing_alpha": 0.8, "autoscale": True}
+
+
+def _cs_options(value: Any) -> dict | None:
+    """``task.correct_and_smooth`` checked: ``None``/``False`` (off), ``True`` or a dict."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return dict(_CS_DEFAULTS)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"task.correct_and_smooth must be null, true or a dict of "
+                          f"{', '.join(_CS_DEFAULTS)}; got {value!r}")
+    unknown = sorted(set(value) - set(_CS_DEFAULTS) - {"scale"})
+    if unknown:
+        raise ConfigError(f"unknown key task.correct_and_smooth.{unknown[0]}; valid: "
+                          f"{', '.join([*_CS_DEFAULTS, 'scale'])}")
+    opts = {**_CS_DEFAULTS, **value}
+    for key in ("num_correction_layers", "num_smoothing_layers"):
+        opts[key] = integer(f"task.correct_and_smooth.{key}", opts[key], 0)
+    for key in ("correction_alpha", "smoothing_alpha"):
+        opts[key] = number(f"task.correct_and_smooth.{key}", opts[key], 0.0, 1.0)
+    opts["autoscale"] = boolean("task.correct_and_smooth.autoscale", opts["autoscale"])
+    if "scale" in opts:
+        opts["scale"] = number("task.correct_and_smooth.scale", opts["scale"], 0.0)
+    return opts

@@ -2,6 +2,7 @@
 (the session fixture ``openclipart_graph`` of tests/conftest.py downloads the Debian packages)."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -391,3 +392,33 @@ def test_real_graph(openclipart_graph, openclipart_root):
     assert graph_digest(data) == REAL_DIGEST[oc.BUILD_VERSION], (
         "the built graph changed: bump BUILD_VERSION (cached features are keyed on the version) "
         "and record the new digest")
+
+
+@pytest.mark.slow
+def test_default_split_keeps_identical_texts_on_one_side(openclipart_graph):
+    """The data set's default split (configs/dataset/openclipart.yaml) is grouped on text: no
+    validation or test text occurs verbatim (case and spacing aside) on a training node, while
+    MAGB's node-level split puts hundreds of test nodes next to a training copy."""
+    from omegaconf import OmegaConf
+
+    from mmgraph.data.splits import make_split, normalised_text
+    from mmgraph.paths import config_dir
+
+    split = OmegaConf.to_container(OmegaConf.load(config_dir() / "dataset" / "openclipart.yaml").split)
+    assert split["name"] == "grouped" and split["key"] == "text"
+    data = copy.copy(openclipart_graph)
+    data.meta = dict(openclipart_graph.meta)
+
+    def seen_in_train():
+        st = data["clipart"]
+        texts = [normalised_text(t) for t in st.text]
+        train = {texts[i] for i in st.train_mask.nonzero().view(-1).tolist() if texts[i]}
+        return [sum(texts[i] in train for i in st[f"{k}_mask"].nonzero().view(-1).tolist())
+                for k in ("val", "test")]
+
+    make_split(data, **split)
+    assert seen_in_train() == [0, 0]
+    sizes = data.meta["split"]["sizes"]
+    assert abs(sizes["test"] / sum(sizes.values()) - 0.2) < 0.02
+    make_split(data, "magb")
+    assert seen_in_train()[1] > 200

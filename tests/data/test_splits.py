@@ -3,8 +3,9 @@ import pytest
 import torch
 from torch_geometric.data import Data, HeteroData
 
-from mmgraph.data.splits import (apply_split, kshot_split, magb_split, make_split,
-                                 planetoid_public_split)
+from mmgraph.data.graph import RawList
+from mmgraph.data.splits import (apply_split, group_ids, grouped_split, kshot_split, magb_split,
+                                 make_split, normalised_text, planetoid_public_split)
 from mmgraph.errors import ConfigError, DataError
 
 
@@ -181,9 +182,96 @@ def test_make_split_public_and_errors():
     make_split(data, "public")
     assert data.meta["split"]["name"] == "public"
     assert data.meta["split"]["sizes"] == {"train": 2, "val": 1, "test": 2}
-    with pytest.raises(ConfigError, match="valid: magb, kshot, public"):
+    with pytest.raises(ConfigError, match="valid: magb, grouped, kshot, public"):
         make_split(data, "random")
     with pytest.raises(ConfigError, match="unknown parameter 'ratio'"):
         make_split(data, "magb", ratio=0.5)
     with pytest.raises(ConfigError, match="needs k"):
         make_split(data, "kshot")
+
+
+def _parts(split, n):
+    part = np.full(n, -1)
+    for k, idx in enumerate(split):
+        assert (part[idx] == -1).all()
+        part[idx] = k
+    assert (part >= 0).all()
+    return part
+
+
+@pytest.mark.parametrize("seed", [0, 42])
+def test_grouped_split_keeps_groups_whole_near_the_ratios(seed):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    groups = rng.integers(0, 1200, n)               # many small groups ...
+    groups[:300] = np.repeat(np.arange(2000, 2010), 30)  # ... and ten of 30 nodes
+    groups[rng.random(n) < 0.2] = -1                # nodes without a key: groups of their own
+    labels = (groups * 7 + rng.integers(0, 2, n)) % 5
+    split = grouped_split(groups, labels, 0.6, 0.2, seed=seed)
+    part = _parts(split, n)
+    for g in np.unique(groups[groups >= 0]):
+        assert len(np.unique(part[groups == g])) == 1, f"group {g} split across parts"
+    sizes = np.bincount(part, minlength=3) / n
+    assert np.allclose(sizes, [0.6, 0.2, 0.2], atol=0.03), sizes
+    for c in range(5):                              # stratified: each class near the ratios
+        share = np.bincount(part[labels == c], minlength=3) / (labels == c).sum()
+        assert np.allclose(share, [0.6, 0.2, 0.2], atol=0.08), (c, share)
+    again = grouped_split(groups, labels, 0.6, 0.2, seed=seed)
+    assert all(np.array_equal(a, b) for a, b in zip(split, again))
+    other = grouped_split(groups, labels, 0.6, 0.2, seed=seed + 1)
+    assert not np.array_equal(split[2], other[2])
+
+
+def test_grouped_split_singletons_match_ratios_and_reject_bad_input():
+    train, val, test = grouped_split(-np.ones(100, dtype=int), None, 0.6, 0.2, seed=1)
+    assert (len(train), len(val), len(test)) == (60, 20, 20)
+    with pytest.raises(ConfigError, match="ratios"):
+        grouped_split(np.arange(10), None, 0.9, 0.2)
+    with pytest.raises(DataError, match="integer group ids"):
+        grouped_split(np.linspace(0, 1, 10))
+    with pytest.raises(DataError, match="entries for"):
+        grouped_split(np.arange(10), np.zeros(9, dtype=int))
+
+
+def test_group_ids_of_text_image_and_attributes():
+    data = graph(n=6)
+    store = data["item"]
+    store.text = RawList(["A  cat", "a cat", None, "  ", "dog", "Dog "])
+    assert normalised_text(" A\tCat ") == "a cat" and normalised_text("  ") is None
+    ids = group_ids(store, "text")
+    assert ids[0] == ids[1] and ids[4] == ids[5] and ids[0] != ids[4]
+    assert ids[2] < 0 and ids[3] < 0
+    store.content_hash = RawList(["h1", "h2", "h1", "h3", "h2", None])
+    ids = group_ids(store, "image")
+    assert ids[0] == ids[2] and ids[1] == ids[4] and ids[5] < 0 and len(set(ids[:5])) == 3
+    store.creator = torch.tensor([3, 3, -1, 5, 5, 3])
+    assert group_ids(store, "creator").tolist() == [3, 3, -1, 5, 5, 3]
+    store.emb = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [2.0, 2.0], [1.0, 0.0]])
+    ids = group_ids(store, "emb")
+    assert ids[0] == ids[1] == ids[5] and ids[2] == ids[3] and len(set(ids)) == 3
+    with pytest.raises(DataError, match="no attribute 'missing'.*available:"):
+        group_ids(store, "missing")
+    with pytest.raises(DataError, match="content hash"):
+        group_ids(graph(n=3)["item"], "image")
+
+
+def test_make_split_grouped_keeps_test_texts_out_of_train():
+    n = 400
+    rng = np.random.default_rng(3)
+    data = graph(n=n, num_classes=4)
+    pool = [f"text {i}" for i in range(60)]
+    data["item"].text = RawList(pool[i] if i < 60 else None for i in rng.integers(0, 80, n))
+    make_split(data, "grouped", key="text", seed=5)
+    st = data["item"]
+    texts = list(st.text)
+    train = {texts[i] for i in st.train_mask.nonzero().view(-1).tolist() if texts[i]}
+    assert not any(texts[i] in train for i in st.test_mask.nonzero().view(-1).tolist())
+    assert not any(texts[i] in train for i in st.val_mask.nonzero().view(-1).tolist())
+    rec = data.meta["split"]
+    assert rec["name"] == "grouped" and rec["params"]["key"] == "text" and rec["params"]["seed"] == 5
+    assert rec["groups"]["count"] == len({t for t in texts if t}) + sum(t is None for t in texts)
+    assert sum(rec["sizes"].values()) == n
+    with pytest.raises(ConfigError, match="unknown parameter 'k'"):
+        make_split(data, "grouped", k=3)
+    with pytest.raises(ConfigError, match="stratify"):
+        make_split(data, "grouped", stratify="yes")

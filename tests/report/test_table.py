@@ -68,7 +68,7 @@ def test_cells_are_mean_and_std_of_the_seed_records(report, runs_root):
 
 def test_run_folders_of_one_row_are_pooled_by_seed(report):
     gcn = next(k for k in report.table.rows if report.table.labels[k] == "gcn")
-    assert gcn == RowKey("gcn", "text+image", "none", False, "node_classification")
+    assert gcn == RowKey("gcn", "text+image", "none", False, "node_classification", split="magb")
     assert report.table.cells[(gcn, "synthetic", "accuracy")].seeds == [0, 1, 2]
     assert {r.source for r in report.table.runs(gcn, "synthetic")} == {"synthetic/gcn_a", "synthetic/gcn_b"}
 
@@ -151,3 +151,18 @@ def test_lower_is_better_columns_mark_the_smallest_mean():
                   entries={}, lower_is_better={"brier"})
     mark_best(table)
     assert [k for k, c in custom.items() if c.best] == [("a", "d", "brier")]
+
+
+def test_row_labels_name_split_relations_and_post_processing_only_when_they_differ():
+    from mmgraph.report.table import row_labels
+
+    a = RowKey("sage", "text+image", "concat", split="grouped")
+    b = RowKey("sage", "text+image", "concat", split="grouped", relations="same_creator")
+    c = RowKey("mlp", "text+image", "concat", split="grouped", post="C&S")
+    d = RowKey("mlp", "text", split="magb")
+    labels = row_labels([a, b, c, d])
+    assert labels[a] == "sage [concat, split grouped, edges all]"
+    assert labels[b] == "sage [concat, split grouped, edges same_creator]"
+    assert labels[c] == "mlp [text+image, concat, split grouped, C&S]"
+    assert labels[d] == "mlp [text, split magb]"
+    assert row_labels([a])[a] == "sage [concat]"

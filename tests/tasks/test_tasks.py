@@ -95,3 +95,71 @@ def test_unlabelled_nodes_are_left_out_with_a_counted_warning(graph):
         task.setup(graph, CPU)
     assert all((task.y[idx] >= 0).all() for idx in task.index.values())
     assert sum(idx.numel() for idx in task.index.values()) == 18
+
+
+def _sbm(n=300, classes=3, p_in=0.05, p_out=0.005, seed=0):
+    """A stochastic-block graph whose features carry a weak class signal."""
+    from mmgraph.data.graph import add_feature, new_graph, set_model_input
+    from mmgraph.data.splits import make_split
+
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    same = y[:, None] == y[None, :]
+    prob = torch.where(same, torch.tensor(p_in), torch.tensor(p_out))
+    adj = torch.triu(torch.rand(n, n, generator=gen) < prob, diagonal=1)
+    ei = adj.nonzero().t()
+    data = new_graph("sbm", "0", "item", [f"c{i}" for i in range(classes)])
+    data["item"].num_nodes = n
+    data["item"].y = y
+    data["item", "link", "item"].edge_index = torch.cat([ei, ei.flip(0)], 1)
+    x = torch.nn.functional.one_hot(y, classes).float() * 0.6 + torch.randn(n, classes, generator=gen)
+    add_feature(data, "text", x, "noisy-labels")
+    set_model_input(data, ["text"])
+    make_split(data, "magb", seed=1)
+    return data
+
+
+def test_correct_and_smooth_is_pygs_on_training_labels_and_helps_on_a_homophilous_graph():
+    from torch_geometric.nn.models import CorrectAndSmooth
+
+    from mmgraph.nn import MLP
+
+    data = _sbm()
+    results = {}
+    for cs in (None, True):
+        task = NodeClassification(correct_and_smooth=cs)
+        task.setup(data, CPU)
+        seed_everything(0)
+        model = MLP(**task.model_kwargs(), hidden_channels=16, num_layers=2, dropout=0.0, norm=None)
+        res = fit(task, model, TrainerConfig(max_epochs=60, patience=None, lr=0.01, progress=False,
+                                             lr_patience=None))
+        results[cs] = res.selected["accuracy"]["test"]
+        if cs:
+            model.eval()
+            with torch.no_grad():
+                logits = task._predict(model)
+            ref = CorrectAndSmooth(50, 0.8, 50, 0.8, autoscale=True)
+            train = task.index["train"]
+            probs = ref.correct(logits.softmax(-1), task.y[train], train, task.edge_index)
+            probs = ref.smooth(probs, task.y[train], train, task.edge_index)
+            assert torch.allclose(task._correct_and_smooth(logits), probs)
+            # only training labels enter: changing val/test labels leaves the scores unchanged
+            hidden = torch.cat([task.index["val"], task.index["test"]])
+            saved = task.y.clone()
+            task.y[hidden] = (task.y[hidden] + 1) % 3
+            assert torch.allclose(task._correct_and_smooth(logits), probs)
+            task.y = saved
+            assert task.describe()["correct_and_smooth"]["num_correction_layers"] == 50
+    assert results[True] > results[None] + 0.05, results
+
+
+def test_correct_and_smooth_options_are_checked():
+    assert NodeClassification(correct_and_smooth={"smoothing_alpha": 0.5}).correct_and_smooth["smoothing_alpha"] == 0.5
+    with pytest.raises(ConfigError, match="correct_and_smooth.alpha"):
+        NodeClassification(correct_and_smooth={"alpha": 0.5})
+    with pytest.raises(ConfigError, match="smoothing_alpha"):
+        NodeClassification(correct_and_smooth={"smoothing_alpha": 2})
+    with pytest.raises(ConfigError, match="null, true or a dict"):
+        NodeClassification(correct_and_smooth="yes")
+    with pytest.raises(ConfigError, match="full batch"):
+        NodeClassification(correct_and_smooth=True, batch_size=8)
