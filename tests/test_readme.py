@@ -79,3 +79,38 @@ def test_adding_a_model_example_runs(tmp_path):
     assert "| synthetic | sgconv | text+image | 1 |" in out.stdout
     record = (tmp_path / "out" / "runs" / "seed_42.json").read_text()
     assert '"K": 3' in record and "my_models.SimplifiedGCN" in record
+
+
+def _sweep_values(value: str) -> list[str]:
+    """Every value of a ``--multirun`` list (``a,b`` or ``[x],[y]``)."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(value):
+        depth += ch in "[("
+        depth -= ch in "])"
+        if ch == "," and depth == 0:
+            out.append(value[start:i])
+            start = i + 1
+    return out + [value[start:]]
+
+
+def test_every_make_bench_job_composes():
+    """Each job of ``make bench`` (every combination of its --multirun lists) names real config
+    groups and keys, and the benchmark ends with the report of its folder."""
+    import itertools
+    import shlex
+
+    from mmgraph.cli import compose
+    from mmgraph.paths import config_dir
+
+    makefile = (README.parent / "Makefile").read_text()
+    lines = [line.split("$(BENCH_RUN)", 1)[1] for line in makefile.splitlines()
+             if line.startswith("\t$(BENCH_RUN)")]
+    assert len(lines) >= 5 and "-m mmgraph.report $(BENCH_DIR)" in makefile
+    jobs = 0
+    for line in lines:
+        pairs = [o.partition("=") for o in shlex.split(line) if not o.startswith("hydra.")]
+        for combo in itertools.product(*[_sweep_values(v) for _, _, v in pairs]):
+            cfg = compose(config_dir(), ["runs=3"] + [f"{k}={v}" for (k, _, _), v in zip(pairs, combo)])
+            assert cfg.runs == 3
+            jobs += 1
+    assert jobs >= 10
