@@ -103,7 +103,6 @@ def openclipart_root(tmp_path_factory) -> Path:
     """
     from mmgraph.data.openclipart import SYSTEM_TREE
     from mmgraph.data.openclipart.download import obtain
-    from mmgraph.errors import DataError
 
     root = tmp_path_factory.mktemp("openclipart_root")
     link = root / OPENCLIPART_TREE
@@ -112,14 +111,23 @@ def openclipart_root(tmp_path_factory) -> Path:
         link.parent.mkdir(parents=True)
         link.symlink_to(found.resolve(), target_is_directory=True)
         return root
+    download_or_skip("Open Clip Art", lambda: obtain(root / "openclipart", download=True,
+                                                    system_tree=SYSTEM_TREE))
+    return root
+
+
+def download_or_skip(what: str, fetch) -> None:
+    """Run ``fetch()`` (a Debian package download); when it fails, skip the test with the
+    reason, or fail it under CI, where the real-data tests must run."""
+    from mmgraph.errors import DataError
+
     try:
-        obtain(root / "openclipart", download=True, system_tree=SYSTEM_TREE)
+        fetch()
     except DataError as exc:
-        message = f"Open Clip Art could not be downloaded: {exc}"
-        if os.environ.get("CI"):  # the real-data tests must run in CI, never silently skip
+        message = f"{what} could not be downloaded: {exc}"
+        if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return root
 
 
 @pytest.fixture(scope="session")

@@ -54,17 +54,15 @@ the graph and its statistics. This module validates the options and caches the b
 from __future__ import annotations
 
 import os
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Sequence
 
-import torch
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.graph import fingerprint
+from mmgraph.data.graph_cache import cached_graph
 from mmgraph.data.openclipart.build import BUILD_VERSION, TARGET, build_graph
-from mmgraph.data.openclipart.download import LIBRARY_VERSION, obtain, tree_ok, tree_signature
+from mmgraph.data.openclipart.download import LIBRARY_VERSION, find_tree, tree_signature
 from mmgraph.data.openclipart.text import LABEL_WORDS, label_words, remove_label_words
 from mmgraph.errors import DataError
 
@@ -128,54 +126,9 @@ def load_openclipart(root: str | os.PathLike = "datasets", download: bool = True
             "seed": int(seed)}
     version = f"oca-{LIBRARY_VERSION}/build-{BUILD_VERSION}/{fingerprint(opts)}"
     base = Path(root).expanduser().resolve() / "openclipart"
-    if tree is not None:
-        tree_path = Path(tree).expanduser()
-        if not tree_ok(tree_path):
-            raise DataError(f"tree={tree_path} has no png/ and svg/ folders; point it at "
-                            f".../usr/share/openclipart")
-    else:
-        base.mkdir(parents=True, exist_ok=True)
-        tree_path = obtain(base, download, SYSTEM_TREE)
+    tree_path = find_tree(base, tree, download, SYSTEM_TREE)
     key = fingerprint({"version": version, "tree": tree_signature(tree_path)})
-    cache = base / "processed" / f"{key}.pt"
-    if use_cache:
-        data = _read_cache(cache, version)
-        if data is not None:
-            return data
-    data = build_graph(tree_path, opts, version, progress)
-    if use_cache:
-        _write_cache(data, cache)
-    return data
+    return cached_graph(base / "processed" / f"{key}.pt", version, use_cache,
+                        lambda: build_graph(tree_path, opts, version, progress))
 
 
-def _read_cache(cache: Path, version: str) -> HeteroData | None:
-    """The graph cached by :func:`_write_cache`, or ``None`` (with a warning if it is corrupt)."""
-    if not cache.is_file():
-        return None
-    try:
-        # The loader's own output in the data root, not a downloaded file: HeteroData needs
-        # the full unpickler.
-        data = torch.load(cache, weights_only=False)
-        if not isinstance(data, HeteroData) or data.meta.get("version") != version:
-            raise ValueError("not a graph of this version")
-        return data
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt cache
-        warnings.warn(f"corrupt processed cache {cache} ({type(exc).__name__}); rebuilding",
-                      stacklevel=3)
-        return None
-
-
-def _write_cache(data: HeteroData, cache: Path) -> None:
-    """Save atomically: a temporary file in the same folder, then ``os.replace``."""
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=cache.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)            # mkstemp's 0600 -> an ordinary file mode
-        torch.save(data, tmp)
-        os.replace(tmp, cache)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

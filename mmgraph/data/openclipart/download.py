@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
 
 from mmgraph.errors import DataError
 
@@ -20,9 +21,23 @@ def tree_ok(path: Path) -> bool:
     return (path / "png").is_dir() and (path / "svg").is_dir()
 
 
-def _find_debs(debs: Path) -> dict[str, Path] | None:
+class Layout(NamedTuple):
+    """What :func:`obtain` looks for: Debian packages that install one folder under ``usr/share``."""
+    label: str                       # the data set's name in messages
+    packages: tuple[str, ...]        # the .deb packages, all needed
+    share: str                       # the folder the packages install, under usr/share
+    tree_ok: Callable[[Path], bool]  # whether an extracted folder is complete
+    contents: str                    # what tree_ok checks, in words ("png/ and svg/ folders")
+    expect: str                      # what the packages must contain below share ("{png,svg}")
+
+
+OPENCLIPART = Layout("Open Clip Art", PACKAGES, "openclipart", tree_ok,
+                     "png/ and svg/ folders", "{png,svg}")
+
+
+def _find_debs(debs: Path, packages: Sequence[str] = PACKAGES) -> dict[str, Path] | None:
     found = {}
-    for pkg in PACKAGES:
+    for pkg in packages:
         cands = sorted(debs.glob(f"{pkg}_*.deb")) if debs.is_dir() else []
         if not cands:
             return None
@@ -41,62 +56,67 @@ def _run(cmd: list[str], cwd: Path, what: str, hint: str) -> None:
         raise DataError(f"{' '.join(cmd[:2])} failed to {what} ({detail}); {hint}")
 
 
-def obtain(base: Path, download: bool, system_tree: Path) -> Path:
-    """The folder that holds ``png/`` and ``svg/``, extracting or downloading if needed.
+def obtain(base: Path, download: bool, system_tree: Path, layout: Layout = OPENCLIPART) -> Path:
+    """The extracted folder (by default the one holding ``png/`` and ``svg/``), extracting or
+    downloading if needed.
 
-    Looks for ``<base>/usr/share/openclipart``, then ``system_tree`` (a Debian install), then
-    the two ``.deb`` files in ``<base>/debs`` (fetched there by ``apt-get download`` when
-    ``download``), which are extracted into a temporary sibling and renamed into place.
+    Looks for ``<base>/usr/share/<layout.share>`` (``openclipart``), then ``system_tree`` (a
+    Debian install), then the ``.deb`` files of ``layout.packages`` in ``<base>/debs`` (fetched
+    there by ``apt-get download`` when ``download``), which are extracted into a temporary
+    sibling and renamed into place.
     """
-    tree = base / "usr" / "share" / "openclipart"
-    if tree_ok(tree):
+    packages = layout.packages
+    tree = base / "usr" / "share" / layout.share
+    if layout.tree_ok(tree):
         return tree
-    if tree_ok(system_tree):
+    if layout.tree_ok(system_tree):
         return system_tree
     debs_dir = base / "debs"
-    hint = (f"place openclipart-png_*.deb and openclipart-svg_*.deb in {debs_dir}, or extract "
+    hint = (f"place {' and '.join(f'{p}_*.deb' for p in packages)} in {debs_dir}, or extract "
             f"them yourself (dpkg-deb -x FILE {base}), or install them (apt-get install "
-            f"{' '.join(PACKAGES)})")
-    debs = _find_debs(debs_dir)
+            f"{' '.join(packages)})")
+    debs = _find_debs(debs_dir, packages)
+    what = f"download the {layout.label} packages"
     if debs is None:
         if not download:
-            raise DataError(f"Open Clip Art files not found in {tree} or {system_tree} and "
+            raise DataError(f"{layout.label} files not found in {tree} or {system_tree} and "
                             f"download=false; {hint}")
         debs_dir.mkdir(parents=True, exist_ok=True)
         how = "run `apt-get update` first (needs the Debian/Ubuntu archive), or " + hint
         try:
-            _run(["apt-get", "download", *PACKAGES], debs_dir, "download the Open Clip Art packages", how)
+            _run(["apt-get", "download", *packages], debs_dir, what, how)
         except DataError:
             if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
                 raise
             # as root on a fresh machine the package lists may be empty or stale: refresh once
             _run(["apt-get", "update", "-qq"], debs_dir, "refresh the package lists", how)
-            _run(["apt-get", "download", *PACKAGES], debs_dir, "download the Open Clip Art packages", how)
-        debs = _find_debs(debs_dir)
+            _run(["apt-get", "download", *packages], debs_dir, what, how)
+        debs = _find_debs(debs_dir, packages)
         if debs is None:
             raise DataError(f"apt-get download left no .deb files in {debs_dir}; {hint}")
     if (base / "usr").exists():
-        raise DataError(f"{base / 'usr'} exists but has no png/ and svg/ folders under "
-                        f"share/openclipart; delete it and retry")
+        raise DataError(f"{base / 'usr'} exists but has no {layout.contents} under "
+                        f"share/{layout.share}; delete it and retry")
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=base))
     try:
         for deb in debs.values():
             _run(["dpkg-deb", "-x", str(deb), str(tmp)], base, f"extract {deb.name}",
                  "the .deb may be corrupt: delete it and retry, or " + hint)
-        if not tree_ok(tmp / "usr" / "share" / "openclipart"):
-            raise DataError(f"the packages in {debs_dir} do not contain usr/share/openclipart/"
-                            f"{{png,svg}}; {hint}")
+        if not layout.tree_ok(tmp / "usr" / "share" / layout.share):
+            raise DataError(f"the packages in {debs_dir} do not contain usr/share/{layout.share}/"
+                            f"{layout.expect}; {hint}")
         os.rename(tmp / "usr", base / "usr")   # atomic: a partial extraction is never visible
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return tree
 
 
-def tree_signature(tree: Path) -> str:
-    """A cheap identity of the extracted tree: relative paths and sizes of all files."""
+def tree_signature(tree: Path, folders: Sequence[str] = ("png", "svg")) -> str:
+    """A cheap identity of the extracted tree: relative paths and sizes of all files in
+    ``folders`` (``("",)``: the whole tree)."""
     h = hashlib.blake2b(digest_size=8)
     h.update(str(tree.resolve()).encode())
-    for kind in ("png", "svg"):
+    for kind in folders:
         top = tree / kind
         entries = []
         for dirpath, _dirs, files in os.walk(top):
@@ -110,3 +130,18 @@ def tree_signature(tree: Path) -> str:
             h.update(e.encode())
             h.update(b"\n")
     return h.hexdigest()
+
+
+def find_tree(base: Path, tree: str | Path | None, download: bool, system_tree: Path,
+              layout: Layout = OPENCLIPART) -> Path:
+    """The extracted tree a loader reads: ``tree`` when given (checked), else :func:`obtain`
+    under ``base`` (created)."""
+    if tree is not None:
+        path = Path(tree).expanduser()
+        if not layout.tree_ok(path):
+            raise DataError(f"tree={path} has no {layout.contents}; point it at "
+                            f".../usr/share/{layout.share}")
+        return path
+    base.mkdir(parents=True, exist_ok=True)
+    return obtain(base, download, system_tree, layout)
+
