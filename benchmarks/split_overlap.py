@@ -33,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
 
-    from mmgraph.bench.runner import load_dataset
+    from mmgraph.bench.runner import load_dataset, split_config
     from mmgraph.cli import compose
     from mmgraph.data.splits import make_split, normalised_text
     from mmgraph.paths import config_dir
@@ -44,8 +44,7 @@ def main() -> None:
     for label, overrides in SPLITS.items():
         cfg = compose(config_dir(), [f"dataset={args.dataset}", "features.modalities=[text]", *overrides])
         data = load_dataset(cfg)
-        split = dict(cfg.split) if cfg.get("split") is not None else dict(cfg.dataset.split)
-        make_split(data, **split)
+        make_split(data, **split_config(cfg))
         store = data[data.meta["target"]]
         texts = [normalised_text(t) for t in store.text]
         y = store.y.numpy()

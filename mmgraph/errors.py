@@ -11,3 +11,10 @@ class DataError(MMGraphError):
 
 class ConfigError(MMGraphError):
     """A configuration value is invalid or names something that does not exist."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when the message is empty), for
+    one-line errors that quote a library's exception."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

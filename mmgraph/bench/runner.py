@@ -128,20 +128,26 @@ def load_dataset(cfg: DictConfig, device: torch.device | None = None):
     return data
 
 
+def split_config(cfg: DictConfig) -> dict | None:
+    """The split a run applies: ``split=<configs/split/>`` (``cfg.split``) when chosen, else the
+    data set's own (``cfg.dataset.split``); ``None`` keeps whatever masks the loader set."""
+    chosen = cfg.get("split")
+    split = plain(chosen if chosen is not None else cfg.dataset.get("split")) or None
+    if split is not None and (not isinstance(split, dict) or "name" not in split):
+        where = "split" if chosen is not None else "dataset.split"
+        raise ConfigError(f"{where} must be a group of keys with a name, e.g. "
+                          f"split=magb or dataset.split.name=magb; got {split!r}")
+    return split
+
+
 def build_task(cfg: DictConfig, data, device: torch.device):
-    """``cfg.task`` built and set up on ``data``: the data set's relations, and its split unless
-    ``split=`` chose another (``cfg.split``)."""
+    """``cfg.task`` built and set up on ``data``: the data set's relations and
+    :func:`split_config`'s split."""
     extra = {}
     if "edge_types" in cfg.task and cfg.task.get("edge_types") is None and cfg.dataset.get("edge_types"):
         extra["edge_types"] = plain(cfg.dataset.edge_types)  # the data set's choice of relations
     task = build(cfg.task, "task", **extra)
-    chosen = cfg.get("split")  # split=<configs/split/>: replaces the data set's own split
-    split = plain(chosen if chosen is not None else cfg.dataset.get("split")) or None
-    where = "split" if chosen is not None else "dataset.split"
-    if split is not None and (not isinstance(split, dict) or "name" not in split):
-        raise ConfigError(f"{where} must be a group of keys with a name, e.g. "
-                          f"split=magb or dataset.split.name=magb; got {split!r}")
-    task.setup(data, device, split=split)
+    task.setup(data, device, split=split_config(cfg))
     return task
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
-from mmgraph.checks import integer, number
+from mmgraph.checks import boolean, integer, number
 from mmgraph.data.graph import fingerprint
 from mmgraph.errors import ConfigError, DataError
 
@@ -126,6 +126,7 @@ def grouped_split(groups: Any, labels: Any = None, train_ratio: float = 0.6,
     train_ratio = number("grouped split train_ratio", train_ratio, 0.0, 1.0)
     val_ratio = number("grouped split val_ratio", val_ratio, 0.0, 1.0)
     seed = integer("grouped split seed", seed, 0)
+    stratify = boolean("grouped split stratify", stratify)
     if not (train_ratio + val_ratio <= 1 + 1e-9):
         raise ConfigError(f"grouped split ratios must be >= 0 and sum to <= 1; "
                           f"got train_ratio={train_ratio}, val_ratio={val_ratio}")
@@ -406,9 +407,6 @@ def make_split(data: HeteroData | Data, name: str, node_type: str | None = None,
         _check_params(name, params, ("key", "train_ratio", "val_ratio", "seed", "stratify"))
         params.setdefault("key", "text")
         groups = group_ids(store, str(params["key"]))
-        stratify = params.get("stratify", True)
-        if not isinstance(stratify, bool):
-            raise ConfigError(f"grouped split stratify must be true or false; got {stratify!r}")
         train, val, test = grouped_split(
             groups, labels=getattr(store, "y", None),
             **{k: v for k, v in params.items() if k != "key"})

@@ -87,7 +87,7 @@ from torch_geometric.data import HeteroData
 
 from mmgraph import checks
 from mmgraph.data.graph import RawList, fingerprint, new_graph
-from mmgraph.errors import DataError
+from mmgraph.errors import DataError, first_line
 from mmgraph.progress import Progress
 
 __all__ = ["load_wikiweb2m", "WikiWeb2MExamples", "COLUMNS", "SPLITS", "EDGE_TYPES"]
@@ -202,11 +202,6 @@ def _int(value: Any, default: int = -1) -> int:
         return default
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _read_parquet(path: Path) -> dict[str, list]:
     """The columns of one MMGL parquet file as Python lists (``split`` too when present)."""
     import pyarrow as pa
@@ -218,7 +213,7 @@ def _read_parquet(path: Path) -> dict[str, list]:
     try:
         names = pq.read_schema(path).names
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"cannot read WikiWeb2M parquet {path} ({_first_line(exc)}); the file is corrupt "
+        raise DataError(f"cannot read WikiWeb2M parquet {path} ({first_line(exc)}); the file is corrupt "
                         f"or not parquet: re-create it") from None
     missing = [c for c in COLUMNS if c not in names]
     if missing:
@@ -228,7 +223,7 @@ def _read_parquet(path: Path) -> dict[str, list]:
     try:
         table = pq.read_table(path, columns=wanted)
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"cannot read WikiWeb2M parquet {path} ({_first_line(exc)}); the file is corrupt: "
+        raise DataError(f"cannot read WikiWeb2M parquet {path} ({first_line(exc)}); the file is corrupt: "
                         f"re-create it") from None
     return {c: table.column(c).to_pylist() for c in wanted}
 

@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from mmgraph.errors import ConfigError
+from mmgraph.errors import ConfigError, first_line
 
 __all__ = ["Encoder", "get_encoder", "register_encoder", "encoder_names", "HFTextEncoder",
            "EfficientNetLite0Encoder", "HFJointEncoder", "HFVLMEncoder"]
@@ -502,7 +502,7 @@ def _hf(model: str, device="cpu", inputs: str | None = None, **kw) -> Encoder:
         config = AutoConfig.from_pretrained(model, revision=kw.get("revision"),
                                             trust_remote_code=kw.get("trust_remote_code", False))
     except Exception as exc:  # OSError offline / missing folder, ValueError unknown model type
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ConfigError(f"cannot load Hugging Face model {model!r} (not a local folder and the Hub is "
                           f"unreachable or the id is wrong): {first}") from exc
     kind = getattr(config, "model_type", "")

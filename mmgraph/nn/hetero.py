@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import HGTConv, MessagePassing, RGCNConv
 
-from mmgraph.errors import ConfigError
+from mmgraph.errors import ConfigError, first_line
 from mmgraph.nn.basic_gnn import make_activation, make_norm
 
 EdgeType = tuple[str, str, str]
@@ -307,7 +307,7 @@ class ToHetero(HeteroGNN):
         try:
             self.gnn = to_hetero(base, (self.node_types, self.edge_types), aggr=aggr)
         except Exception as exc:  # tracing errors: one line for the user
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            msg = first_line(exc)
             raise ConfigError(f"to_hetero cannot convert {name}: {msg}") from exc
         for module in self.gnn.modules():
             if isinstance(module, nn.ModuleDict):
@@ -330,7 +330,7 @@ class ToHetero(HeteroGNN):
             if out[self.target].shape != (2, self.out_channels):
                 raise ValueError(f"output of shape {tuple(out[self.target].shape)} for 2 nodes")
         except Exception as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            msg = first_line(exc)
             raise ConfigError(f"{name} does not run heterogeneously: {msg}") from exc
         finally:
             self.gnn.train(was)

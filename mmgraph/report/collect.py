@@ -71,15 +71,12 @@ class Run:
     @property
     def key(self) -> RowKey:
         s = self.summary
-        task = (s.get("record") or {}).get("task", {}).get("kind")
-        if task is None and self.records:
-            task = self.records[0].data.get("task", {}).get("kind")
         described = (s.get("record") or {}).get("task") or \
             (self.records[0].data.get("task", {}) if self.records else {})
         relations = described.get("edge_types") or []
         return RowKey(model=str(s["model"]), modalities=str(s["modalities"]),
                       fusion=str(s.get("fusion") or "none"), tuned="sweep" in s,
-                      task=str(task or "node_classification"),
+                      task=str(described.get("kind") or "node_classification"),
                       split=str((s.get("split") or {}).get("name") or ""),
                       relations="+".join(r if isinstance(r, str) else "__".join(r) for r in relations),
                       post="C&S" if described.get("correct_and_smooth") else "")

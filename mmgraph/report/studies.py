@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
+from mmgraph.errors import first_line
 from mmgraph.report.collect import Study
 from mmgraph.report.figures import new_figure, safe_name, save
 
@@ -71,7 +72,7 @@ def open_study(study: Study):
         with _quiet():
             return optuna.load_study(study_name=str(study.info["study_name"]), storage=url)
     except Exception as exc:  # KeyError for an unknown name, SQLAlchemy errors, ...
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = first_line(exc)
         raise StudyUnavailable(f"cannot open study {study.info['study_name']!r} in {url}: {msg}") from exc
 
 
@@ -201,7 +202,7 @@ def study_figures(study: Study, out: Path, warn: Callable[[str], None], label: s
     try:
         written.append(importance_figure(ostudy, study.info, out / f"study_{name}_importance.png", n_complete))
     except Exception as exc:  # an evaluator that cannot rank these trials must not end the report
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = first_line(exc)
         warn(f"study {study.name}: no parameter importance ({msg}); study_{name}_importance.png skipped")
     return written
 
