@@ -597,6 +597,7 @@ def load_generator(model: str, *, device: str | torch.device = "cpu", dtype: str
         raise ConfigError(f"generator kind must be auto, text or vision, got {kind!r}")
     if not isinstance(model, str) or not model:
         raise ConfigError(f"generator model must be a Hub id, a folder or {SMOLLM2!r}, got {model!r}")
+    _resolve_dtype(str(dtype), torch.device(device))  # a bad name fails before any weights load or convert
     if model == SMOLLM2:
         if kind == "vision":
             raise ConfigError(f"{SMOLLM2!r} is a text-only model; use kind=text or auto")
