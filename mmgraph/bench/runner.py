@@ -92,8 +92,9 @@ def load_dataset(cfg: DictConfig, device: torch.device | None = None):
     """The graph of ``cfg.dataset`` with features computed or loaded and the model input built.
 
     Features: ``cfg.features.encoders`` (modality -> encoder) always applies; features the data
-    set comes with are kept otherwise; the data set config's ``encoders`` fill in the rest. See
-    :func:`mmgraph.features.attach_features`.
+    set comes with are kept otherwise; the data set config's ``encoders`` fill in the rest; the
+    data set config's ``feature_node_types`` (neighbour node types such as ``page``) are encoded
+    too. See :func:`mmgraph.features.attach_features`.
     """
     from mmgraph.data.graph import set_model_input, target_type
     from mmgraph.features import attach_features
@@ -119,7 +120,12 @@ def load_dataset(cfg: DictConfig, device: torch.device | None = None):
         if missing:
             raise ConfigError(f"features.modalities: {cfg.dataset.name} has no {missing[0]!r} modality; "
                               f"available: {', '.join(available) or 'none'}")
-    attach_features(data, encoders=encoders, defaults=defaults,
+    node_types = plain(cfg.dataset.get("feature_node_types")) or None
+    if node_types is not None and (not isinstance(node_types, list)
+                                   or not all(isinstance(t, str) for t in node_types)):
+        raise ConfigError(f"dataset.feature_node_types must be a list of node types, e.g. [page, caption]; "
+                          f"got {node_types!r}")
+    attach_features(data, encoders=encoders, defaults=defaults, node_types=node_types,
                     modalities=modalities, cache_dir=feats.get("cache_dir"),
                     storage=feats.get("storage", "float32"), batch_size=feats.get("batch_size"),
                     num_workers=feats.get("num_workers", 2), device=device or "cpu",

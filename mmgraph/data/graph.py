@@ -133,7 +133,8 @@ def feature_fingerprint(data: HeteroData, modality: str, encoder: str, spec: dic
 def add_feature(data: HeteroData, modality: str, x: Tensor, encoder: str,
                 spec: dict | None = None, node_type: str | None = None,
                 mask: Tensor | None = None) -> str:
-    """Store ``x_<modality>`` with its provenance; returns the feature fingerprint.
+    """Store ``x_<modality>`` with its provenance (``meta["features"]["x_<modality>"]`` for the
+    target node type, ``["<node type>/x_<modality>"]`` for others); returns the fingerprint.
 
     ``spec`` describes everything that produced ``x`` besides the data set and encoder
     (preprocessing, pooling, dtype, ...). Rows that contain NaN or inf are treated as a
@@ -159,8 +160,9 @@ def add_feature(data: HeteroData, modality: str, x: Tensor, encoder: str,
     store[f"x_{modality}"] = x
     store[f"{modality}_mask"] = mask.bool()
     fp = feature_fingerprint(data, modality, encoder, spec, node_type)
-    data.meta["features"][f"x_{modality}"] = {"encoder": encoder, "dim": int(x.size(1)),
-                                              "fingerprint": fp, "spec": spec or {}}
+    key = f"x_{modality}" if node_type == target_type(data) else f"{node_type}/x_{modality}"
+    data.meta["features"][key] = {"encoder": encoder, "dim": int(x.size(1)), "fingerprint": fp,
+                                  "spec": spec or {}}
     return fp
 
 

@@ -181,7 +181,7 @@ def group_ids(store, key: str) -> np.ndarray:
 
     ``key`` is ``"text"`` (identical texts after :func:`normalised_text`), ``"image"`` (the
     nodes' ``content_hash`` of their image), or the name of any node attribute: a list of values
-    (``None`` or ``""``: a group of its own), or a tensor/array with one row per node (equal rows
+    (texts compared after :func:`normalised_text`; ``None`` or ``""``: a group of its own), or a tensor/array with one row per node (equal rows
     form a group; an integer vector is taken as given group ids, negative: a group of its own).
     """
     name = "content_hash" if key == "image" else key
@@ -203,8 +203,7 @@ def group_ids(store, key: str) -> np.ndarray:
     values = list(values)
     if len(values) != n:
         raise DataError(f"grouped split: {name!r} has {len(values)} entries for {n} nodes")
-    if key == "text":
-        values = [normalised_text(v) for v in values]
+    values = [normalised_text(v) if isinstance(v, str) or key == "text" else v for v in values]
     index: dict = {}
     out = np.empty(n, dtype=np.int64)
     for i, v in enumerate(values):

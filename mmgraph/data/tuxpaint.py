@@ -23,7 +23,8 @@ image bytes (ties by path), never in path order (paths name the category):
   ``options`` (the ``.dat`` lines, a list of strings), all :class:`RawList`.
 
 ``category``: one node per folder below the root (also folders that hold only sounds), sorted
-by path; ``name`` = the folder's name, ``path`` = its path, ``depth`` (1 for a top-level folder).
+by path; ``name`` = the folder's name, ``path`` = its path, ``text`` = the path in words
+(``"animals / birds"``; a neighbour text for generation), ``depth`` (1 for a top-level folder).
 
 **Relations.** ``(category, subcategory_of, category)``: each folder to its parent folder (none
 for top-level folders). ``(stamp, in_category, category)`` and ``(category, has_stamp, stamp)``:
@@ -58,7 +59,7 @@ __all__ = ["load_tuxpaint", "english_description", "BUILD_VERSION", "TARGET", "S
            "PACKAGE", "LICENSE"]
 
 #: Version of the construction logic; bump it when the built graph changes.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"   # 2: category nodes carry text (their path in words)
 TARGET = "stamp"
 PACKAGE = "tuxpaint-stamps-default"
 LICENSE = "GPL-2.0-or-later"
@@ -224,6 +225,8 @@ def build_graph(tree: Path, opts: dict, version: str, package_version: str,
     cats.num_nodes = len(folders)
     cats.name = RawList(c.rsplit("/", 1)[-1] for c in folders)
     cats.path = RawList(folders)
+    cats.text = RawList(c.replace("/", " / ").replace("_", " ") for c in folders)  # "animals / birds"
+    cats.text_mask = torch.ones(len(folders), dtype=torch.bool)
     depth = torch.tensor([c.count("/") + 1 for c in folders], dtype=torch.long)
     cats.depth = depth
     child = [cat_id[c] for c in folders if "/" in c]

@@ -90,7 +90,8 @@ from mmgraph.data.graph import RawList, fingerprint, new_graph
 from mmgraph.errors import DataError, first_line
 from mmgraph.progress import Progress
 
-__all__ = ["load_wikiweb2m", "WikiWeb2MExamples", "COLUMNS", "SPLITS", "EDGE_TYPES"]
+__all__ = ["load_wikiweb2m", "load_wikiweb2m_graph", "union_graph", "WikiWeb2MExamples", "COLUMNS",
+           "SPLITS", "EDGE_TYPES"]
 
 VERSION = "mmgl-wikiweb2m-large"
 SOURCE = ("WikiWeb2M (Burns et al. 2023, github.com/google-research-datasets/wit) as prepared "
@@ -545,3 +546,67 @@ def load_wikiweb2m(root: str | os.PathLike, split_source: str = "mmgl", max_text
     counts.report(root, image_dir.is_dir())
     out.meta["counts"] = out.counts()
     return out
+
+
+# ----------------------------------------------------------------------------- one graph
+
+
+def union_graph(examples: WikiWeb2MExamples) -> HeteroData:
+    """The examples as one graph (the disjoint union of their graphs), for the runner.
+
+    Node types and relations are those of the examples; every node gets ``example`` (the
+    index of its example in ``examples``); ``section`` nodes get ``train/val/test_mask`` from
+    the example's split on its target node (``is_target``) and false elsewhere. Text and image
+    fields are concatenated, so the feature step encodes every node type once (a data set
+    config's ``feature_node_types``).
+    """
+    if not examples:
+        raise DataError("no WikiWeb2M examples: every listed section is unknown or has an empty "
+                        "section_summary; check the files and the split")
+    meta = dict(examples.meta)
+    name, version = meta.pop("name"), meta.pop("version")
+    data = new_graph(name, version, "section", [], **meta)
+    node_types = ("section", "page", "image", "caption")
+    offsets = {t: 0 for t in node_types}
+    fields: dict[str, dict[str, list]] = {t: {} for t in node_types}
+    edges: dict[tuple, list[torch.Tensor]] = {et: [] for et in EDGE_TYPES}
+    for e, ex in enumerate(examples):
+        for t in node_types:
+            store, n = ex[t], int(ex[t].num_nodes or 0)
+            acc = fields[t]
+            acc.setdefault("example", []).append(torch.full((n,), e, dtype=torch.long))
+            for key in store.keys():
+                if key == "num_nodes":
+                    continue
+                value = store[key]
+                acc.setdefault(key, []).append(value if isinstance(value, torch.Tensor) else list(value))
+        for et in EDGE_TYPES:
+            ei = ex[et].edge_index
+            edges[et].append(ei + torch.tensor([[offsets[et[0]]], [offsets[et[2]]]]))
+        for t in node_types:
+            offsets[t] += int(ex[t].num_nodes or 0)
+    for t in node_types:
+        store = data[t]
+        store.num_nodes = offsets[t]
+        for key, parts in fields[t].items():
+            if isinstance(parts[0], torch.Tensor):
+                store[key] = torch.cat(parts)
+            else:
+                store[key] = RawList(v for part in parts for v in part)
+    for et, parts in edges.items():
+        data[et].edge_index = torch.cat(parts, dim=1)
+    sec = data["section"]
+    split = [examples[int(e)].split for e in sec.example]
+    for s in SPLITS:
+        sec[f"{s}_mask"] = torch.tensor([sp == s for sp in split], dtype=torch.bool) & sec.is_target
+    data.meta["split"] = {"name": split_name(examples.meta.get("split_source", "mmgl")), "params": {}}
+    return data
+
+
+def split_name(source: str) -> str:
+    return "mmgl" if source == "mmgl" else "wikiweb2m"
+
+
+def load_wikiweb2m_graph(root: str | os.PathLike, **kwargs) -> HeteroData:
+    """:func:`load_wikiweb2m` joined into one graph by :func:`union_graph` (the runner's loader)."""
+    return union_graph(load_wikiweb2m(root, **kwargs))

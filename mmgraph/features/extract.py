@@ -250,13 +250,17 @@ def _encoder_spec(value: Any) -> tuple[str, dict]:
 
 def attach_features(data: HeteroData, encoders: Mapping[str, Any] | None = None,
                     defaults: Mapping[str, Any] | None = None, modalities: Sequence[str] | None = None,
-                    **kwargs) -> list[FeatureResult]:
+                    node_types: Sequence[str] | None = None, **kwargs) -> list[FeatureResult]:
     """Compute or load the features the model input needs (the runner's feature step).
 
     For each modality in ``modalities`` (default: every raw modality the target nodes have, plus
     those with features already): an entry of ``encoders`` is always used; otherwise features
     the data set came with are kept; otherwise ``defaults`` (the data set config's ``encoders``)
     names the encoder. ``kwargs`` go to :func:`encode_nodes`.
+
+    ``node_types``: further node types to encode (a data set config's ``feature_node_types``:
+    neighbours that are not target nodes, such as a page or a caption): each raw ``text`` and
+    ``image`` they have and no features for, with the encoder chosen as for the target nodes.
     """
     if "storage" in kwargs:  # checked here, not only when something is encoded
         choice("features.storage", kwargs["storage"], tuple(STORAGE))
@@ -285,4 +289,17 @@ def attach_features(data: HeteroData, encoders: Mapping[str, Any] | None = None,
         else:
             continue  # set_model_input reports a modality that has no features
         results.append(encode_nodes(data, m, name, encoder_kwargs=kw, **kwargs))
+    target = target_type(data)
+    for nt in node_types or ():
+        if nt not in data.node_types:
+            raise ConfigError(f"feature_node_types: {data.meta.get('name')} has no node type {nt!r}; "
+                              f"it has {', '.join(data.node_types)}")
+        if nt == target:
+            continue
+        other = data[nt]
+        for m in ("text", "image"):
+            spec = encoders.get(m, defaults.get(m))
+            if m in other and f"x_{m}" not in other and spec is not None:
+                name, kw = _encoder_spec(spec)
+                results.append(encode_nodes(data, m, name, node_type=nt, encoder_kwargs=kw, **kwargs))
     return results

@@ -1,5 +1,7 @@
-"""Text generation on multimodal graphs (MMGL's WikiWeb2M section-summary task): metrics."""
+"""Text generation on multimodal graphs (MMGL's WikiWeb2M section-summary task): metrics and
+the neighbour-context language model :class:`NeighborLM`."""
 from mmgraph.generation.metrics import (bleu4, cider_d, cut_prediction, generation_metrics,
                                         rouge_l)
+from mmgraph.generation.model import NeighborLM
 
-__all__ = ["bleu4", "cider_d", "cut_prediction", "generation_metrics", "rouge_l"]
+__all__ = ["NeighborLM", "bleu4", "cider_d", "cut_prediction", "generation_metrics", "rouge_l"]

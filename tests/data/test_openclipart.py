@@ -361,8 +361,9 @@ def test_cache_reused_and_corrupt_cache_rebuilt(tmp_path, monkeypatch):
 
 #: The default graph on the Debian packages 1:0.18+dfsg-19. The feature cache is keyed on the
 #: version: a change of the digest without a new BUILD_VERSION would leave stale features.
-REAL_VERSION = "oca-0.18/build-1/99ed20530345e326"
-REAL_DIGEST = {"1": "9fd36dc3fc58be76-0de0d82220497c51"}
+REAL_VERSION = "oca-0.18/build-2/99ed20530345e326"
+REAL_DIGEST = {"1": "9fd36dc3fc58be76-0de0d82220497c51",
+               "2": "9fd36dc3fc58be76-0de0d82220497c51"}   # 2 added the title only (not in the digest)
 
 
 def graph_digest(data) -> str:
@@ -389,6 +390,8 @@ def test_real_graph(openclipart_graph, openclipart_root):
     assert not any(t and words.search(t) for t in data["clipart"].text)
     assert (openclipart_root / "openclipart" / "processed").is_dir()       # cached for reuse
     assert data.meta["version"] == REAL_VERSION
+    titles = data["clipart"].title
+    assert len(titles) == n and sum(t is not None for t in titles) == n - 58   # the generation target
     assert graph_digest(data) == REAL_DIGEST[oc.BUILD_VERSION], (
         "the built graph changed: bump BUILD_VERSION (cached features are keyed on the version) "
         "and record the new digest")

@@ -20,7 +20,7 @@ from mmgraph.data.openclipart.text import item_text, label_pattern, label_words
 from mmgraph.errors import DataError
 
 #: Version of the construction logic of this subpackage; bump it when the built graph changes.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"   # 2: the title field (a generation target)
 TARGET = "clipart"
 
 
@@ -66,6 +66,7 @@ def build_graph(tree: Path, opts: dict, version: str, progress: bool) -> HeteroD
     store.image = RawList(it.png for it in reps)
     store.image_mask = torch.tensor([it.png is not None for it in reps], dtype=torch.bool)
     store.content_hash = RawList(it.key for it in reps)
+    store.title = RawList(c.title or None for c in cleaned)  # the generation target (label words kept)
 
     rnd = seeded_hash([it.key for it in reps], opts["seed"])
     creators = [creator_key(it.creator) for it in reps]

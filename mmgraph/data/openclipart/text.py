@@ -45,6 +45,7 @@ class ItemText(NamedTuple):
     keywords: list[str]            # cleaned, unique, in first-occurrence order
     junk_description: bool         # the description was a Perl reference, digest or address
     label_words_removed: bool      # the label pattern changed the title, description or keywords
+    title: str = ""                # the tidied title, junk removed, label words kept ("" when none)
 
 
 def label_words(categories: Iterable[str]) -> list[str]:
@@ -118,6 +119,7 @@ def item_text(title: str, description: str, keywords: Iterable[str],
         desc = ""
     if title and _is_junk(title):
         title = ""
+    plain_title = title
     kws = _keywords(keywords)
     removed = False
     if pattern is not None:
@@ -131,4 +133,4 @@ def item_text(title: str, description: str, keywords: Iterable[str],
     parts = [p for p in (title, desc) if p]
     if kws:
         parts.append("keywords: " + ", ".join(kws))
-    return ItemText(_join(parts) if parts else None, kws, junk, removed)
+    return ItemText(_join(parts) if parts else None, kws, junk, removed, plain_title)

@@ -1,0 +1,86 @@
+"""The three tables of models/generation.md from the run folders of generation_study.sh.
+
+Each row is one run folder (its summary.json and runs/seed_*.json): the model's choices, the
+context level, trainable parameters, training tokens per second and generated tokens per second
+(means over the seeds' records), and BLEU-4, ROUGE-L, CIDEr-D on test at the epoch selected on
+validation (mean ± std over seeds; BLEU-4 and ROUGE-L x100). Rows without a summary are listed
+as not run.
+
+    .venv/bin/python benchmarks/generation_tables.py results/generation/tuxpaint [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _provenance  # noqa: E402
+
+TABLES = {
+    "(a) context x encoding (LoRA, no positional encoding)": [
+        "context/sa_e-none", "context/sa_e-text", "context/sa_e-multimodal", "context/sa_te-text",
+        "context/sa_te-multimodal", "context/ca_e-none", "context/ca_e-text", "context/ca_e-multimodal"],
+    "(b) positional encoding (SA-E, multimodal, LoRA)": [
+        "context/sa_e-multimodal", "pe/sa_e-laplacian", "pe/sa_e-gnn"],
+    "(c) fine-tuning (multimodal)": [
+        "context/sa_e-multimodal", "peft/sa_e-prefix", "peft/sa_e-full", "context/ca_e-multimodal"],
+}
+
+
+def _cell(summary: dict, key: str, scale: float) -> str:
+    s = summary.get(key)
+    if not s:
+        return "-"
+    return f"{scale * s['mean']:.2f} ± {scale * s['std']:.2f}"
+
+
+def _mean(values: list) -> str:
+    values = [v for v in values if v is not None]
+    return f"{statistics.mean(values):.0f}" if values else "-"
+
+
+def row(folder: Path) -> str | None:
+    path = folder / "summary.json"
+    if not path.is_file():
+        return None
+    s = json.loads(path.read_text())
+    g = s.get("generation", {})
+    recs = [json.loads(p.read_text()).get("generation", {}) for p in sorted((folder / "runs").glob("seed_*.json"))]
+    return (f"| {g.get('encoding', '?')} | {g.get('context', '?')} | {g.get('pe', '?')} | {g.get('peft', '?')} | "
+            f"{s['runs']} | {g.get('trainable_parameters', 0):,} | "
+            f"{_mean([r.get('train_tokens_per_second') for r in recs])} | "
+            f"{_mean([r.get('generation_tokens_per_second') for r in recs])} | "
+            f"{_cell(s['summary'], 'test/bleu4', 100)} | {_cell(s['summary'], 'test/rouge_l', 100)} | "
+            f"{_cell(s['summary'], 'test/cider_d', 1)} | {_cell(s['summary'], 'val/rouge_l', 100)} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    lines = _provenance.header(f"Generation study tables from {args.root}")
+    lines += ["The runs' own commits, dates and machines are in their records (runs/seed_*.json).", ""]
+    for title, folders in TABLES.items():
+        lines += [f"### {title}", "",
+                  "| encoding | context | PE | fine-tuning | seeds | trainable parameters | train tokens/s "
+                  "| generated tokens/s | test BLEU-4 | test ROUGE-L | test CIDEr-D | val ROUGE-L |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        missing = []
+        for f in folders:
+            r = row(args.root / f)
+            if r is None:
+                missing.append(f)
+            else:
+                lines.append(r)
+        if missing:
+            lines += ["", f"Not run yet: {', '.join(missing)}."]
+        lines.append("")
+    _provenance.emit(lines, args.out)
+
+
+if __name__ == "__main__":
+    main()
