@@ -599,12 +599,8 @@ def union_graph(examples: WikiWeb2MExamples) -> HeteroData:
     split = [examples[int(e)].split for e in sec.example]
     for s in SPLITS:
         sec[f"{s}_mask"] = torch.tensor([sp == s for sp in split], dtype=torch.bool) & sec.is_target
-    data.meta["split"] = {"name": split_name(examples.meta.get("split_source", "mmgl")), "params": {}}
+    data.meta["split"] = {"name": examples.meta.get("split_source", "mmgl"), "params": {}}  # mmgl | wikiweb2m
     return data
-
-
-def split_name(source: str) -> str:
-    return "mmgl" if source == "mmgl" else "wikiweb2m"
 
 
 def load_wikiweb2m_graph(root: str | os.PathLike, **kwargs) -> HeteroData:

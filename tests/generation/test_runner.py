@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
 from mmgraph.bench.runner import run
-import subprocess
-import sys
 from tests.bench.test_runner import compose_cfg
 from tests.data.test_wikiweb2m import _write
 
