@@ -59,25 +59,41 @@ def finished(study):
     return c.get("COMPLETE", 0) + c.get("PRUNED", 0)
 
 
-def wait_for_running_trial(folder, min_complete=1, min_steps=3, max_steps=60, timeout=240):
-    """Poll the study until a trial is running with some intermediate values, but far from its
-    end (150 epochs: it cannot finish before the caller kills it, even on a loaded machine);
-    return it and the completed trials (number -> value) at that moment."""
+def catch_running_trial(folder, proc, whole_group=False, min_complete=1, min_steps=3, timeout=420):
+    """Poll the study until a trial is running with some intermediate values after `min_complete`
+    completed ones, then freeze the process that runs it (SIGSTOP; its whole process group when
+    `whole_group`) and confirm from the study that the trial is still running. The caller's SIGKILL
+    then lands in the middle of that trial however fast or loaded the machine is. Returns the trial
+    and the completed trials (number -> value) at that moment."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        time.sleep(0.3)
+        time.sleep(0.2)
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep ended (exit {proc.returncode}) before a trial could be caught: "
+                                 f"{proc.stderr.read()[-2000:]}")
         if not (folder / "study.db").exists():
             continue
         try:
             trials = load(folder).get_trials()
-        except (KeyError, IndexError, Exception):  # not created yet / locked for a moment
+        except Exception:  # not created yet / locked for a moment
             continue
         done = {t.number: t.value for t in trials if t.state.name == "COMPLETE"}
         running = [t for t in trials if t.state.name == "RUNNING"
-                   and min_steps <= len(t.intermediate_values) <= max_steps and "pid" in t.user_attrs]
-        if len(done) >= min_complete and running:
-            return running[0], done
-    raise AssertionError("no running trial with intermediate values appeared")
+                   and len(t.intermediate_values) >= min_steps and "pid" in t.user_attrs]
+        if len(done) < min_complete or not running:
+            continue
+        trial = running[0]
+        pid = proc.pid if whole_group else trial.user_attrs["pid"]
+        (os.killpg if whole_group else os.kill)(pid, signal.SIGSTOP)
+        try:
+            now = {t.number: t for t in load(folder).get_trials()}
+        except Exception:  # stopped while holding the database lock: let it go on and look again
+            now = {}
+        if trial.number in now and now[trial.number].state.name == "RUNNING":
+            return trial, {n: t.value for n, t in now.items() if t.state.name == "COMPLETE"}
+        (os.killpg if whole_group else os.kill)(pid, signal.SIGCONT)
+    raise AssertionError(f"no running trial with {min_steps}+ intermediate values after {min_complete} "
+                         f"completed ones within {timeout} s")
 
 
 # ------------------------------------------------------------------------------- search spaces
@@ -162,7 +178,7 @@ def test_killed_sweep_resumes_without_losing_trials(tmp_path):
     args = sweep_args(folder, 4, 1, *SLOW)
     proc = cli(args, tmp_path, start_new_session=True)
     try:
-        victim, done = wait_for_running_trial(folder)
+        victim, done = catch_running_trial(folder, proc, whole_group=True)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -182,7 +198,7 @@ def test_two_workers_on_sqlite_one_killed(tmp_path):
     folder = tmp_path / "sweep"
     args = sweep_args(folder, 6, 1, *SLOW, "sweep.workers=2")
     proc = cli(args, tmp_path)
-    victim, done = wait_for_running_trial(folder)
+    victim, done = catch_running_trial(folder, proc)
     os.kill(victim.user_attrs["pid"], signal.SIGKILL)  # one worker dies in the middle of a trial
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err  # the other worker finishes the study
