@@ -83,7 +83,7 @@ def _node_classification(inp: Mapping, names: tuple[str, ...]) -> dict[str, floa
     return {name: compute[name]() for name in names}
 
 
-def _pair_ranks(inp: Mapping, task: str) -> Tensor:
+def _pair_ranks(inp: Mapping, task: str, ties: str = "mean") -> Tensor:
     pos = _get(inp, "y_pred_pos", task)
     neg = _get(inp, "y_pred_neg", task)
     if pos.dim() == 2 and pos.size(1) == 1:
@@ -94,7 +94,7 @@ def _pair_ranks(inp: Mapping, task: str) -> Tensor:
         raise ValueError(f"y_pred_neg must have shape [P={pos.numel()}, K]; got {tuple(neg.shape)}")
     _check_scores(pos, "y_pred_pos")
     _check_scores(neg, "y_pred_neg")
-    return M.ranks(pos, neg)
+    return M.ranks(pos, neg, ties=ties)
 
 
 def _link_prediction(inp: Mapping, names: tuple[str, ...]) -> dict[str, float]:
@@ -104,7 +104,7 @@ def _link_prediction(inp: Mapping, names: tuple[str, ...]) -> dict[str, float]:
 def _entity_ranking(inp: Mapping, names: tuple[str, ...]) -> dict[str, float]:
     task = "entity_ranking"
     if "y_pred_pos" in inp or "y_pred_neg" in inp:
-        return M.summarize_ranks(_pair_ranks(inp, task), names)
+        return M.summarize_ranks(_pair_ranks(inp, task, ties="pessimistic"), names)
     target = _check_labels(_get(inp, "y_true", task), "y_true")
     scores = _get(inp, "y_pred", task)
     if scores.dim() != 2 or scores.size(0) != target.numel():
@@ -114,7 +114,7 @@ def _entity_ranking(inp: Mapping, names: tuple[str, ...]) -> dict[str, float]:
         raise ValueError(f"y_true entity {int(target.max())} is out of range for "
                          f"{scores.size(1)} candidates")
     _check_scores(scores, "y_pred")
-    return M.summarize_ranks(M.target_ranks(scores, target), names)
+    return M.summarize_ranks(M.target_ranks(scores, target, ties="pessimistic"), names)
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ SPECS: dict[str, MetricSpec] = {
             "{'y_true': correct entity id per query [P], "
             "'y_pred': scores over all entities [P, E]} "
             "or {'y_pred_pos': [P], 'y_pred_neg': [P, K]}; torch tensors or numpy arrays; "
-            "ties rank at the mean of optimistic and pessimistic"),
+            "a tie never favours the gold entity: it ranks below every candidate it ties with"),
         compute=_entity_ranking,
         lower_is_better=frozenset({"mr"})),
 }

@@ -12,7 +12,8 @@ first. Ranking metrics score each positive against its own negatives.
 the mean of the optimistic and the pessimistic rank (as in OGB's ``ogbl-citation2``/
 ``ogbl-wikikg2`` evaluators). A positive tied with all its negatives thus ranks in the
 middle, never first, so a constant scorer earns no credit. Ranks can be half-integers;
-Hits@k counts ``rank <= k``. NaN scores compare false and are not checked here (the
+Hits@k counts ``rank <= k``. ``ties="pessimistic"`` ranks a positive below every candidate it
+ties with (entity linking: a tie never favours the gold entity). NaN scores compare false and are not checked here (the
 :class:`~mmgraph.evaluator.Evaluator` rejects them).
 
 All metrics return Python floats.
@@ -113,25 +114,36 @@ def _scores(pos: Any, neg: Any) -> tuple[Tensor, Tensor]:
     return pos, neg.to(pos.device)
 
 
-def ranks(pos_scores: Any, neg_scores: Any) -> Tensor:
+def _check_ties(ties: str) -> str:
+    if ties not in ("mean", "pessimistic"):
+        raise ValueError(f"ties must be 'mean' or 'pessimistic'; got {ties!r}")
+    return ties
+
+
+def ranks(pos_scores: Any, neg_scores: Any, ties: str = "mean") -> Tensor:
     """The rank of each positive among its own negatives, ties averaged (see module doc).
 
     Args:
         pos_scores: ``[P]`` scores of the positives.
         neg_scores: ``[P, K]`` scores of each positive's negatives.
+        ties: ``"mean"`` (of the optimistic and pessimistic rank) or ``"pessimistic"``.
 
     Returns:
         ``[P]`` float64 ranks, 1 = best.
     """
+    _check_ties(ties)
     pos, neg = _scores(pos_scores, neg_scores)
     pos = pos.view(-1, 1)
-    optimistic = (neg > pos).sum(dim=1)
     pessimistic = (neg >= pos).sum(dim=1)
+    if ties == "pessimistic":
+        return pessimistic.double() + 1.0
+    optimistic = (neg > pos).sum(dim=1)
     return 0.5 * (optimistic + pessimistic).double() + 1.0
 
 
-def target_ranks(scores: Any, target: Any) -> Tensor:
-    """The rank of each row's target column among all other columns, ties averaged.
+def target_ranks(scores: Any, target: Any, ties: str = "mean") -> Tensor:
+    """The rank of each row's target column among all other columns, ties averaged (or
+    ``ties="pessimistic"``: below every column it ties with).
 
     Equivalent to :func:`ranks` with the target's score as the positive and every other
     column as a negative, without building the negatives (for ranking against a whole KB).
@@ -139,10 +151,12 @@ def target_ranks(scores: Any, target: Any) -> Tensor:
     Args:
         scores: ``[P, E]`` scores of every candidate.
         target: ``[P]`` index of the correct candidate in each row.
+        ties: ``"mean"`` or ``"pessimistic"``.
 
     Returns:
         ``[P]`` float64 ranks, 1 = best.
     """
+    _check_ties(ties)
     scores, target = _tensor(scores), _labels(target, "target")
     if scores.dim() != 2 or scores.size(0) != target.numel():
         raise ValueError(f"expected scores [P, E] and target [P]; got "
@@ -153,9 +167,17 @@ def target_ranks(scores: Any, target: Any) -> Tensor:
         raise ValueError(f"target {int(target.max())} is out of range for "
                          f"{scores.size(1)} candidates")
     pos = scores.gather(1, target.to(scores.device).view(-1, 1))
-    optimistic = (scores > pos).sum(dim=1)
     pessimistic = (scores >= pos).sum(dim=1) - 1  # the target ties with itself
+    if ties == "pessimistic":
+        return pessimistic.double() + 1.0
+    optimistic = (scores > pos).sum(dim=1)
     return 0.5 * (optimistic + pessimistic).double() + 1.0
+
+
+def display_scale(metric: str) -> float:
+    """How tables show a metric: mean ranks (``mr``, ``mr_<part>``) as they are, every other
+    metric (fractions in 0..1) in percent."""
+    return 1.0 if metric == "mr" or metric.startswith("mr_") else 100.0
 
 
 def summarize_ranks(rank: Tensor, names: Sequence[str]) -> dict[str, float]:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from mmgraph.metrics import display_scale
 from mmgraph.paths import repo_root
 from mmgraph.redact import redact
 
@@ -106,7 +107,7 @@ def _cell(stat: dict[str, float], scale: float) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """Rows of ``{"dataset", "model", "modalities", "runs", "summary", "metrics", "primary"}``
-    as a Markdown table; metric values in percent, mean ± unbiased std over runs. A ``fusion``
+    as a Markdown table; metric values in percent (mean ranks as they are), mean ± unbiased std over runs. A ``fusion``
     column follows ``modalities`` when some row has a ``fusion`` other than ``none``."""
     if not rows:
         return ""
@@ -125,8 +126,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         s = row["summary"]
         cells = [row["dataset"], row["model"], row["modalities"]] + [row.get("fusion", "none")] * fused + \
                 [str(row["runs"])]
-        cells += [_cell(s[f"val/{p}"], 100) if f"val/{p}" in s else "" for p in primaries]
-        cells += [_cell(s[f"test/{m}"], 100) if f"test/{m}" in s else "" for m in metrics]
+        cells += [_cell(s[f"val/{p}"], display_scale(p)) if f"val/{p}" in s else "" for p in primaries]
+        cells += [_cell(s[f"test/{m}"], display_scale(m)) if f"test/{m}" in s else "" for m in metrics]
         cells += [f"{s['epochs']:.0f}", f"{s['seconds_per_run']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return redact("\n".join(lines))

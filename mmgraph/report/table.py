@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from mmgraph.metrics import display_scale
 from mmgraph.report.collect import Collection, ReportError, RowKey, Run, SeedRecord
 from mmgraph.report.flags import Entry, Flag, reproducibility_flags
 
@@ -30,6 +31,7 @@ class Cell:
     std: float            # unbiased (n - 1); nan for one seed
     seeds: list[int]      # the distinct seeds the statistics are over
     best: bool = False
+    scale: float = 100.0  # shown as mean * scale: percent, or 1 for mean ranks
 
     @property
     def n(self) -> int:
@@ -142,8 +144,8 @@ def selected_test(record: dict[str, Any], metric: str) -> float:
         return math.nan
 
 
-def shown(value: float) -> str:
-    return f"{value * 100:.2f}"
+def shown(value: float, scale: float = 100.0) -> str:
+    return f"{value * scale:.2f}"
 
 
 def build_table(collection: Collection, metrics: Sequence[str] | None = None) -> Table:
@@ -171,7 +173,8 @@ def build_table(collection: Collection, metrics: Sequence[str] | None = None) ->
             pairs = [(s, v) for s, v in pairs if not math.isnan(v)]
             if pairs:
                 mu, sd = _mean_std([v for _, v in pairs])
-                table.cells[(row, ds, m)] = Cell(mean=mu, std=sd, seeds=[s for s, _ in pairs])
+                table.cells[(row, ds, m)] = Cell(mean=mu, std=sd, seeds=[s for s, _ in pairs],
+                                                 scale=display_scale(m))
     mark_best(table)
     for row in rows:
         cells = {ds: [Entry(rec.source, rec.seed, rec.data) for _, rec in entries[(row, ds)]]
@@ -189,15 +192,15 @@ def mark_best(table: Table) -> None:
             if len(col) < 2:
                 continue
             pick = min if m in table.lower_is_better or m.lower() in LOWER_IS_BETTER else max
-            best = shown(pick(c.mean for c in col))
+            best = shown(pick(c.mean for c in col), col[0].scale)
             for c in col:
-                c.best = shown(c.mean) == best
+                c.best = shown(c.mean, c.scale) == best
 
 
 def cell_text(cell: Cell | None) -> str:
     if cell is None or math.isnan(cell.mean):
         return MISSING
-    return shown(cell.mean) + ("" if math.isnan(cell.std) else f" ± {shown(cell.std)}")
+    return shown(cell.mean, cell.scale) + ("" if math.isnan(cell.std) else f" ± {shown(cell.std, cell.scale)}")
 
 
 # -- Markdown ---------------------------------------------------------------------------------
@@ -280,7 +283,7 @@ def tex_escape(text: str) -> str:
 def _tex_cell(cell: Cell | None) -> str:
     if cell is None or math.isnan(cell.mean):
         return "--"
-    text = shown(cell.mean) + ("" if math.isnan(cell.std) else rf" $\pm$ {shown(cell.std)}")
+    text = shown(cell.mean, cell.scale) + ("" if math.isnan(cell.std) else rf" $\pm$ {shown(cell.std, cell.scale)}")
     return rf"\textbf{{{text}}}" if cell.best else text
 
 

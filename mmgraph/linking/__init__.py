@@ -1,0 +1,7 @@
+"""Multimodal entity linking: linkers that rank every entity of a knowledge base for a mention.
+
+The data model is :mod:`mmgraph.data.kb`; the task is :class:`mmgraph.tasks.EntityLinking`.
+"""
+from mmgraph.linking.models import DualEncoder, GraphLinker, KBInput, ModalityProjection
+
+__all__ = ["DualEncoder", "GraphLinker", "KBInput", "ModalityProjection"]
