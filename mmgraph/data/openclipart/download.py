@@ -45,7 +45,9 @@ def _find_debs(debs: Path, packages: Sequence[str] = PACKAGES) -> dict[str, Path
     return found
 
 
-def _run(cmd: list[str], cwd: Path, what: str, hint: str) -> None:
+def run_tool(cmd: list[str], cwd: Path, what: str, hint: str) -> None:
+    """Run a command-line tool in ``cwd``; a failure is a one-line DataError naming ``what`` failed
+    and ``hint`` (what to do)."""
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     except OSError as exc:
@@ -84,13 +86,13 @@ def obtain(base: Path, download: bool, system_tree: Path, layout: Layout = OPENC
         debs_dir.mkdir(parents=True, exist_ok=True)
         how = "run `apt-get update` first (needs the Debian/Ubuntu archive), or " + hint
         try:
-            _run(["apt-get", "download", *packages], debs_dir, what, how)
+            run_tool(["apt-get", "download", *packages], debs_dir, what, how)
         except DataError:
             if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
                 raise
             # as root on a fresh machine the package lists may be empty or stale: refresh once
-            _run(["apt-get", "update", "-qq"], debs_dir, "refresh the package lists", how)
-            _run(["apt-get", "download", *packages], debs_dir, what, how)
+            run_tool(["apt-get", "update", "-qq"], debs_dir, "refresh the package lists", how)
+            run_tool(["apt-get", "download", *packages], debs_dir, what, how)
         debs = _find_debs(debs_dir, packages)
         if debs is None:
             raise DataError(f"apt-get download left no .deb files in {debs_dir}; {hint}")
@@ -100,7 +102,7 @@ def obtain(base: Path, download: bool, system_tree: Path, layout: Layout = OPENC
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=base))
     try:
         for deb in debs.values():
-            _run(["dpkg-deb", "-x", str(deb), str(tmp)], base, f"extract {deb.name}",
+            run_tool(["dpkg-deb", "-x", str(deb), str(tmp)], base, f"extract {deb.name}",
                  "the .deb may be corrupt: delete it and retry, or " + hint)
         if not layout.tree_ok(tmp / "usr" / "share" / layout.share):
             raise DataError(f"the packages in {debs_dir} do not contain usr/share/{layout.share}/"
