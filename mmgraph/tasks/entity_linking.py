@@ -8,7 +8,8 @@ training links only). Features are the cached frozen-encoder features of both no
 sides into one space.
 
 **Training**: in-batch contrastive: each batch of training mentions is scored against the
-distinct gold entities of the batch (cross-entropy on the gold one).
+distinct gold entities of the batch (cross-entropy on the gold one; a linker with a
+``linking_loss(mentions, entities, target)`` method computes its own, e.g. one per unit).
 
 **Evaluation**: the KB's representations are recomputed, then every mention of a split is scored
 against *all* entities, in chunks of ``eval_chunk`` mentions (never a full mentions x KB matrix).
@@ -72,10 +73,22 @@ SPEC = MetricSpec(
 )
 
 
-def gold_ranks(scores: Tensor, gold: Tensor) -> Tensor:
+# the largest entity count a float type counts exactly as a sum of 0/1 values
+_EXACT_COUNT = {torch.float32: 2 ** 24, torch.float64: 2 ** 53}
+
+
+def gold_ranks(scores: Tensor, gold: Tensor, overwrite: bool = False) -> Tensor:
     """``[B]`` ranks of ``gold`` in each row of ``scores [B, E]``: one plus the number of other
-    entities scoring at least as high (ties never favour the gold entity)."""
-    g = scores.gather(1, gold.view(-1, 1))
+    entities scoring at least as high (ties never favour the gold entity).
+
+    ``overwrite=True``: ``scores`` is the caller's scratch (its own tensor, not read again): the
+    comparison is written over it as 0/1 and summed in place, the same counts without a ``[B, E]``
+    bool mask and its int64 copy for the sum (9 bytes per score, and most of the time). Views,
+    other dtypes and KBs too large to count exactly in the float type take the mask path."""
+    g = scores.gather(1, gold.view(-1, 1))  # a copy: overwriting the scores leaves it as it is
+    if overwrite and scores.size(1) <= _EXACT_COUNT.get(scores.dtype, 0) and scores._base is None \
+            and scores.is_contiguous() and not scores.requires_grad:
+        return scores.ge_(g).sum(dim=1).double()
     return (scores >= g).sum(dim=1).double()  # counts the gold itself: 1 + others >= it
 
 
@@ -202,8 +215,10 @@ class EntityLinking(Task):
             batch = order[start:start + self.batch_size]
             gold, target = self.y[batch].unique(return_inverse=True)
             optimizer.zero_grad(set_to_none=True)
-            logits = model.score(self._mentions(model, batch), model.encode_kb(self.kb, gold))
-            loss = F.cross_entropy(logits, target)
+            mentions, entities = self._mentions(model, batch), model.encode_kb(self.kb, gold)
+            own = getattr(model, "linking_loss", None)  # a linker with several scores (units) sums their losses
+            loss = own(mentions, entities, target) if own is not None else \
+                F.cross_entropy(model.score(mentions, entities), target)
             loss.backward()
             optimizer.step()
             total += float(loss.detach())
@@ -214,7 +229,8 @@ class EntityLinking(Task):
     @torch.no_grad()
     def ranks(self, model: nn.Module, index: Tensor, entities: Tensor | None = None) -> Tensor:
         """``[P]`` the gold entity's rank among all KB entities for the mentions ``index``
-        (``entities``: the KB's representations, computed here when not given)."""
+        (``entities``: the KB's representations, computed here when not given). The scores a
+        linker's ``score`` returns for a chunk (a new tensor per call) are overwritten while ranking."""
         model.eval()
         if entities is None:
             entities = model.encode_kb(self.kb)
@@ -222,7 +238,8 @@ class EntityLinking(Task):
         for start in range(0, index.numel(), self.eval_chunk):
             chunk = index[start:start + self.eval_chunk]
             scores = model.score(self._mentions(model, chunk), entities)
-            out.append(gold_ranks(scores, self.y[chunk]).cpu())
+            out.append(gold_ranks(scores, self.y[chunk], overwrite=True).cpu())  # the chunk's own scores
+            del scores  # freed before the next chunk's are computed, not while they are
         return torch.cat(out)
 
     @torch.no_grad()

@@ -162,13 +162,14 @@ def test_the_runner_links_on_the_synthetic_kb(tmp_path):
     assert 1.0 <= mr <= 150.0  # mean ranks shown as ranks, not in percent
 
 
-@pytest.mark.parametrize("name,desc_key", [("wikimel", "attr"), ("wikidiverse", "desc")])
-def test_the_mimic_layout_fixture_runs_through_the_same_task(tmp_path, name, desc_key):
+@pytest.mark.parametrize("name,desc_key,model", [("wikimel", "attr", "dual_encoder"),
+                                                  ("wikidiverse", "desc", "mimic")])
+def test_the_mimic_layout_fixture_runs_through_the_same_task(tmp_path, name, desc_key, model):
     from tests.data.mel_fixture import write_mel_fixture
 
     root = tmp_path / "data" / name
     write_mel_fixture(root, name, desc_key)
-    args = [f"dataset={name}", "model=dual_encoder", "runs=1", "trainer.max_epochs=2", "trainer.progress=false",
+    args = [f"dataset={name}", f"model={model}", "runs=1", "trainer.max_epochs=2", "trainer.progress=false",
             f"paths.data_root={tmp_path / 'data'}", "model.module.channels=16", f"hydra.run.dir={tmp_path / 'run'}"]
     proc = subprocess.run([sys.executable, "-m", "mmgraph.bench", *args], capture_output=True, text=True,
                           timeout=600)
@@ -177,5 +178,72 @@ def test_the_mimic_layout_fixture_runs_through_the_same_task(tmp_path, name, des
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     task = summary["record"]["task"]
     assert task["dropped_nil_or_not_in_kb"]["test"] == 2 and task["mentions"]["test"] == 2
-    assert summary["record"]["features"]["entity/x_text"]["encoder"] == "minilm"
-    assert f"| {name} | dual_encoder | text+image |" in proc.stdout
+    text = summary["record"]["features"]["entity/x_text"]
+    assert text["encoder"] == "minilm" and text["spec"].get("tokens") == (32 if model == "mimic" else None)
+    assert f"| {name} | {model} | text+image |" in proc.stdout
+
+
+# ------------------------------------------------------------------ the interaction linker
+def multi_vector(x, parts, gen, signal=True):
+    """Multi-vector features from single vectors: the vector first, then ``parts`` local vectors
+    (the first of them a noisy copy of the vector when ``signal``, the rest noise)."""
+    n, d = x.shape
+    local = torch.randn(n, parts, d, generator=gen)
+    if signal:
+        local[:, 0] = x + 0.1 * torch.randn(n, d, generator=gen)
+    return torch.cat([x.unsqueeze(1), local], dim=1).flatten(1)
+
+
+def local_kb(parts=3):
+    data = small_kb(entity_noise=0.8, mention_noise=0.5)
+    gen = torch.Generator().manual_seed(0)
+    for t in ("entity", "mention"):
+        for m in ("text", "image"):
+            data[t][f"x_{m}"] = multi_vector(data[t][f"x_{m}"], parts, gen)
+    return data
+
+
+def test_the_interaction_linkers_attention_equals_its_definition():
+    from mmgraph.linking import InteractionLinker
+
+    torch.manual_seed(0)
+    task = ready(local_kb())
+    model = InteractionLinker(**task.model_kwargs(), channels=8, text_tokens=3, image_cells=3)
+    men = task._mentions(model, task.eval_index["val"][:4])
+    ent = model.encode_kb(task.kb)
+    local, mask = men["local"]["text"]
+    q = ent["g"]["text"]
+    fast = model._local(local, mask, q).detach()
+    local, q = local.detach(), q.detach()
+    for b in range(4):
+        for e in range(0, 120, 17):
+            a = torch.softmax(local[b] @ q[e] * model.attention_logit.exp(), dim=0)
+            ref = torch.nn.functional.cosine_similarity((a[:, None] * local[b]).sum(0), q[e], dim=0)
+            assert float(fast[b, e]) == pytest.approx(float(ref), abs=1e-5)
+    assert model.score(men, ent).shape == (4, 120) and len(model.unit_scores(men, ent)) == 3
+
+
+def test_the_interaction_linker_learns_and_needs_multi_vector_features(one_thread):
+    from mmgraph.linking import InteractionLinker
+
+    torch.manual_seed(0)
+    task = ready(local_kb(), batch_size=32)
+    model = InteractionLinker(**task.model_kwargs(), channels=32, text_tokens=3, image_cells=3)
+    before = task.evaluate(model)["val"]["mrr"]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = [task.train_epoch(model, opt) for _ in range(10)]
+    assert losses[-1] < losses[0] * 0.8 and task.evaluate(model)["val"]["mrr"] > before + 0.1
+    with pytest.raises(ConfigError, match="use features=local"):
+        InteractionLinker(**ready(small_kb()).model_kwargs(), text_tokens=32)
+
+
+def test_ranks_written_over_the_scores_equal_the_plain_count():
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 5, (40, 300), generator=gen).float()
+    gold = torch.randint(0, 300, (40,), generator=gen)
+    plain = gold_ranks(scores, gold)
+    assert torch.equal(gold_ranks(scores.clone(), gold, overwrite=True), plain)
+    view = scores[:, :200]
+    kept = view.clone()
+    assert torch.equal(gold_ranks(view, gold % 200, overwrite=True), gold_ranks(kept, gold % 200))
+    assert torch.equal(view, kept)  # a view is never overwritten
