@@ -240,7 +240,9 @@ def notes_markdown(table: Table) -> str:
     records = sum(len(es) for es in table.entries.values())
     ns = sorted({c.n for c in table.cells.values()})
     seeds = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
-    return (f"Test metrics in %, mean ± std (n − 1) over {seeds} distinct seeds per cell, selected on "
+    ranks = [m for m in table.metrics if display_scale(m) == 1.0]
+    unit = f"in % ({', '.join(ranks)}: mean ranks)" if ranks else "in %"
+    return (f"Test metrics {unit}, mean ± std (n − 1) over {seeds} distinct seeds per cell, selected on "
             f"validation; best mean per column in bold; {MISSING}: not run. From {len(runs)} run "
             f"folder{'s' * (len(runs) != 1)} ({records} seed records).")
 
