@@ -41,10 +41,6 @@ class KBInput:
     masks: dict[str, dict[str, Tensor]]
     edge_index: dict[EdgeType, Tensor] = field(default_factory=dict)
 
-    @property
-    def num_entities(self) -> int:
-        return int(next(iter(self.x["entity"].values())).size(0))
-
     def to(self, device: torch.device | str) -> "KBInput":
         return KBInput({t: {m: v.to(device) for m, v in d.items()} for t, d in self.x.items()},
                        {t: {m: v.to(device) for m, v in d.items()} for t, d in self.masks.items()},

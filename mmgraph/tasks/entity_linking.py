@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from mmgraph.checks import integer
+from mmgraph.data.graph import modality_mask
 from mmgraph.data.kb import ENTITY, MENTION, kb_edge_types
 from mmgraph.errors import ConfigError, DataError
 from mmgraph.evaluator import MetricSpec
@@ -51,12 +52,11 @@ def _linking_metrics(inp: Mapping, names: tuple[str, ...]) -> dict[str, float]:
                          f"of equal length")
     if bool((rank < 1).any()) or bool(torch.isnan(rank).any()):
         raise ValueError("ranks must be at least 1")
-    parts = {"": rank, "_seen": rank[seen], "_unseen": rank[~seen]}
+    parts = {"seen": rank[seen], "unseen": rank[~seen]}
     out = {}
     for name in names:
-        base, part = (name.rsplit("_", 1)[0], "_" + name.rsplit("_", 1)[1]) \
-            if name.endswith(("_seen", "_unseen")) else (name, "")
-        r = parts[part]
+        base, _, part = name.partition("_")  # "mrr_unseen" -> ("mrr", "unseen"); "mrr" -> ("mrr", "")
+        r = parts[part] if part else rank
         out[name] = summarize_ranks(r, [base])[base] if r.numel() else math.nan
     return out
 
@@ -139,7 +139,7 @@ class EntityLinking(Task):
                 raise DataError(f"entity nodes have no {m} features (x_{m}); add entity to "
                                 f"dataset.feature_node_types")
         self.mention_x = {m: men[f"x_{m}"].float().to(device) for m in self.modalities}
-        self.mention_mask = {m: self._mask(men, m).to(device) for m in self.modalities}
+        self.mention_mask = {m: modality_mask(data, [m], MENTION)[:, 0].to(device) for m in self.modalities}
 
         edge_types = kb_edge_types(data)
         if self.relations is not None:
@@ -155,7 +155,7 @@ class EntityLinking(Task):
             store = data[t]
             mods = self.modalities if t == ENTITY else sorted(k[2:] for k in store.keys() if k.startswith("x_"))
             x[t] = {m: store[f"x_{m}"].float() for m in mods}
-            masks[t] = {m: self._mask(store, m) for m in mods}
+            masks[t] = {m: modality_mask(data, [m], t)[:, 0] for m in mods}
         self.kb = KBInput(x, masks, {et: data[et].edge_index for et in edge_types}).to(device)
         self.kb_dims = {t: {m: int(v.size(1)) for m, v in x[t].items()} for t in types if t != ENTITY}
         self.kb_edge_types = edge_types
@@ -185,11 +185,6 @@ class EntityLinking(Task):
             "train_eval_sample": int(sample.numel()),
             "split": dict(data.meta.get("split", {})),
         }
-
-    @staticmethod
-    def _mask(store, modality: str) -> Tensor:
-        key = f"{modality}_mask"
-        return store[key].bool() if key in store else torch.ones(store.num_nodes, dtype=torch.bool)
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"dims": {m: int(v.size(1)) for m, v in self.mention_x.items()},
