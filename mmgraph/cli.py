@@ -17,6 +17,8 @@ from mmgraph.paths import default_data_root
 
 # ${mmgraph_data_root:} in configs/config.yaml
 OmegaConf.register_new_resolver("mmgraph_data_root", lambda: str(default_data_root()), replace=True)
+# ${mmgraph_mul:a,b} in configs/task/graph_prediction.yaml (cross-validation runs = folds x repeats)
+OmegaConf.register_new_resolver("mmgraph_mul", lambda a, b: int(a) * int(b), replace=True)
 
 # Hydra flags that take a value in the next argument.
 VALUE_FLAGS = frozenset({"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",

@@ -111,8 +111,22 @@ def fit(task: Task, model: nn.Module, cfg: TrainerConfig, desc: str = "train",
         epoch, stopped = _loop(task, model, cfg, optimizer, plateau, selected, history, bar, on_eval)
     finally:
         bar.close()
+    _fill_never_selected(selected, history, task.primary)
     return FitResult(selected=selected, epochs=epoch, seconds=time.perf_counter() - start,
                      stopped_early=stopped, history=history)
+
+
+def _fill_never_selected(selected: dict, history: list[dict], primary: str) -> None:
+    """A metric that was NaN on validation at every evaluation (e.g. an AUC on a validation split
+    with one class) is reported at the epoch the primary metric selected (its validation value
+    NaN), never at an epoch chosen by its test value."""
+    epoch = selected[primary]["epoch"]
+    row = next((r for r in history if r["epoch"] == epoch), None)
+    for m, best in selected.items():
+        if best["epoch"] == -1:
+            selected[m] = {"epoch": epoch if row is not None else -1, "val": math.nan,
+                           **{split: float(row.get(f"{split}/{m}", math.nan)) if row is not None else math.nan
+                              for split in ("test", "train")}}
 
 
 def _loop(task, model, cfg, optimizer, plateau, selected, history, bar, on_eval) -> tuple[int, bool]:
