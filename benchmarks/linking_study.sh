@@ -24,3 +24,4 @@ row graph_linker model=graph_linker
 row mimic model=mimic
 row dual_encoder-text 'features.modalities=[text]' model=dual_encoder
 row dual_encoder-image 'features.modalities=[image]' model=dual_encoder
+row graph_mimic model=graph_mimic

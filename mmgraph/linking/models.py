@@ -126,11 +126,69 @@ class DualEncoder(nn.Module):
         return scores.mul_(scale) if not torch.is_grad_enabled() else scores * scale
 
 
+class KBPropagation(nn.Module):
+    """Entity states propagated over the KB's relations: GraphSAGE per relation, summed per node
+    type (PyG's ``HeteroConv``), ``num_layers`` rounds; other KB node types (``group``,
+    ``subgroup``) enter through their own projections of their features. Returns the entities'
+    propagated states (the caller adds its residual).
+
+    Args:
+        channels: the state width.
+        kb_dims: ``{node type: {modality: width}}`` of the KB's other node types.
+        kb_edge_types: the KB's relations.
+        num_layers, dropout, aggr: as :class:`GraphLinker`.
+    """
+
+    def __init__(self, channels: int, kb_dims: Mapping[str, Mapping[str, int]] | None,
+                 kb_edge_types: Sequence[EdgeType] | None, num_layers: int = 2, dropout: float = 0.1,
+                 aggr: str = "mean"):
+        super().__init__()
+        from torch_geometric.nn import HeteroConv, SAGEConv
+
+        edge_types = [tuple(et) for et in (kb_edge_types or [])]
+        if not edge_types:
+            raise ConfigError("a graph linker needs the knowledge base's relations, and this data set "
+                              "has none; use a linker without the graph (model=dual_encoder or mimic)")
+        if int(num_layers) < 1:
+            raise ConfigError(f"num_layers must be at least 1; got {num_layers}")
+        if aggr not in ("mean", "sum", "max"):
+            raise ConfigError(f"aggr must be mean, sum or max; got {aggr!r}")
+        types = {t for et in edge_types for t in (et[0], et[2])}
+        other = sorted(types - {"entity"})
+        missing = [t for t in other if not (kb_dims or {}).get(t)]
+        if missing:
+            raise ConfigError(f"KB node type {missing[0]!r} has no features; add it to "
+                              f"dataset.feature_node_types")
+        self.other = nn.ModuleDict({t: ModalityProjection(kb_dims[t], channels) for t in other})
+        self.edge_types = edge_types
+        self.dropout = float(dropout)
+        self.convs = nn.ModuleList(
+            HeteroConv({et: SAGEConv(channels, channels, aggr=aggr) for et in edge_types}, aggr="sum")
+            for _ in range(int(num_layers)))
+
+    def reset_parameters(self) -> None:
+        for proj in self.other.values():
+            proj.reset_parameters()
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    def forward(self, entity: Tensor, kb: KBInput) -> Tensor:
+        h = {"entity": entity, **{t: proj(kb.x[t], kb.masks[t]) for t, proj in self.other.items()}}
+        edges = {et: kb.edge_index[et] for et in self.edge_types}
+        for i, conv in enumerate(self.convs):
+            out = conv(h, edges)
+            out = {t: out.get(t, h[t]) for t in h}  # a type nothing points to keeps its state
+            if i < len(self.convs) - 1:
+                out = {t: F.dropout(F.relu(v), self.dropout, self.training) for t, v in out.items()}
+            h = out
+        return h["entity"]
+
+
 class GraphLinker(DualEncoder):
     """A dual encoder whose entity representations are propagated over the KB's relations by a
-    heterogeneous GNN (GraphSAGE per relation, summed), trained end to end with the matcher: an
-    entity no training mention links to borrows from its neighbours (its base emoji, its
-    components, its subgroup).
+    heterogeneous GNN (:class:`KBPropagation`: GraphSAGE per relation, summed), trained end to end
+    with the matcher: an entity no training mention links to borrows from its neighbours (its base
+    emoji, its components, its subgroup).
 
     Other KB node types (``group``, ``subgroup``) enter through their own projections of their
     features. The output is ``entity_features + GNN(...)`` (a residual), L2-normalised.
@@ -147,45 +205,13 @@ class GraphLinker(DualEncoder):
                  share_projections: bool = True, init_scale: float = 1 / 0.07, num_layers: int = 2,
                  dropout: float = 0.1, aggr: str = "mean"):
         super().__init__(dims, kb_dims, kb_edge_types, channels, share_projections, init_scale)
-        from torch_geometric.nn import HeteroConv, SAGEConv
-
-        edge_types = [tuple(et) for et in (kb_edge_types or [])]
-        if not edge_types:
-            raise ConfigError("the graph linker needs the knowledge base's relations, and this data set "
-                              "has none; use model=dual_encoder")
-        if int(num_layers) < 1:
-            raise ConfigError(f"num_layers must be at least 1; got {num_layers}")
-        if aggr not in ("mean", "sum", "max"):
-            raise ConfigError(f"aggr must be mean, sum or max; got {aggr!r}")
-        types = {t for et in edge_types for t in (et[0], et[2])}
-        other = sorted(types - {"entity"})
-        missing = [t for t in other if not (kb_dims or {}).get(t)]
-        if missing:
-            raise ConfigError(f"KB node type {missing[0]!r} has no features; add it to "
-                              f"dataset.feature_node_types")
-        self.other = nn.ModuleDict({t: ModalityProjection(kb_dims[t], self.channels) for t in other})
-        self.edge_types = edge_types
-        self.dropout = float(dropout)
-        self.convs = nn.ModuleList(
-            HeteroConv({et: SAGEConv(self.channels, self.channels, aggr=aggr) for et in edge_types}, aggr="sum")
-            for _ in range(int(num_layers)))
+        self.propagation = KBPropagation(self.channels, kb_dims, kb_edge_types, num_layers, dropout, aggr)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        for proj in self.other.values():
-            proj.reset_parameters()
-        for conv in self.convs:
-            conv.reset_parameters()
+        self.propagation.reset_parameters()
 
     def encode_kb(self, kb: KBInput, index: Tensor | None = None) -> Tensor:
         h0 = self.entity_features(kb)
-        h = {"entity": h0, **{t: proj(kb.x[t], kb.masks[t]) for t, proj in self.other.items()}}
-        edges = {et: kb.edge_index[et] for et in self.edge_types}
-        for i, conv in enumerate(self.convs):
-            out = conv(h, edges)
-            out = {t: out.get(t, h[t]) for t in h}  # a type nothing points to keeps its state
-            if i < len(self.convs) - 1:
-                out = {t: F.dropout(F.relu(v), self.dropout, self.training) for t, v in out.items()}
-            h = out
-        z = F.normalize(h0 + h["entity"], dim=-1)
+        z = F.normalize(h0 + self.propagation(h0, kb), dim=-1)
         return z if index is None else z[index]

@@ -201,3 +201,23 @@ def test_packaged_cohorts(name, patients, events, present):
     assert bool((store.time > 0).all())
     for m in data.meta["modalities"]:
         assert bool(torch.isfinite(store[f"x_{m}"]).all())
+
+
+def test_without_the_clinical_extra_the_packaged_cohorts_say_how_to_install_it(monkeypatch):
+    import importlib
+
+    from mmgraph.data import clinical
+
+    real = importlib.import_module
+
+    def no_gpl(name, *args):
+        if name.startswith(("sksurv", "SurvSet")):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_gpl)
+    for name in clinical.COHORTS:
+        with pytest.raises(DataError, match=r'pip install "mmgraph\[clinical\]"'):
+            clinical.load_packaged_cohort(name)
+    with pytest.raises(ConfigError, match="unknown packaged cohort 'lung'"):
+        clinical.load_packaged_cohort("lung")

@@ -237,6 +237,31 @@ def test_the_interaction_linker_learns_and_needs_multi_vector_features(one_threa
         InteractionLinker(**ready(small_kb()).model_kwargs(), text_tokens=32)
 
 
+def test_the_graph_interaction_linker_propagates_its_entity_side_and_learns(one_thread):
+    from mmgraph.linking import GraphInteractionLinker
+
+    torch.manual_seed(0)
+    data = local_kb()
+    task = ready(data, batch_size=32)
+    model = GraphInteractionLinker(**task.model_kwargs(), channels=16, text_tokens=3, image_cells=3).eval()
+    group = int(data["entity", "in_group", "group"].edge_index[1][0])
+    members = data["entity", "in_group", "group"].edge_index
+    others = members[0][(members[1] == group) & (members[0] != 0)]
+    before = model.encode_kb(task.kb)
+    task.kb.x["entity"]["text"][others] += 5.0  # only entity 0's group-mates change
+    after = model.encode_kb(task.kb)
+    assert not torch.allclose(after["g"]["text"][0], before["g"]["text"][0])
+    rows = model.encode_kb(task.kb, torch.tensor([3, 5]))
+    assert torch.allclose(rows["g"]["image"], after["g"]["image"][[3, 5]])
+    assert torch.allclose(rows["fused"], after["fused"][[3, 5]])
+    task = ready(local_kb(), batch_size=32)
+    model.train()
+    start = task.evaluate(model)["val"]["mrr"]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = [task.train_epoch(model, opt) for _ in range(10)]
+    assert losses[-1] < losses[0] * 0.8 and task.evaluate(model)["val"]["mrr"] > start + 0.1
+
+
 def test_ranks_written_over_the_scores_equal_the_plain_count():
     gen = torch.Generator().manual_seed(3)
     scores = torch.randint(0, 5, (40, 300), generator=gen).float()
