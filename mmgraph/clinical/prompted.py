@@ -21,7 +21,7 @@ modality ``m``.
    (per patient), then :math:`h_b \leftarrow \mathrm{LN}(h_b + \mathrm{GELU}(\sum_r \beta_r
    W^{(l)}_r h_a))`.
 4. **Meta-path aggregation and readout.** A meta-path is a chain of modalities along the relations
-   (``metapaths``: ``"pairs"`` = every relation :math:`a \to b`, or a list of chains such as
+   (``metapaths``: ``"pairs"`` = every related pair of modalities, or a list of chains such as
    ``[[genes, clinical]]`` chosen from domain knowledge); its instance in a patient is
    :math:`z = \mathrm{MLP}(h_{a_1} \odot \dots \odot h_{a_k})`. The patient's embedding is the
    attention-weighted sum over the modality nodes and the meta-path instances, plus a projection of
@@ -125,7 +125,11 @@ class PromptedPatientGNN(nn.Module):
         if isinstance(spec, str):
             if spec != "pairs":
                 raise ConfigError(f"metapaths must be 'pairs' or a list of modality chains; got {spec!r}")
-            return [[a, b] for a, b in self.relations]
+            pairs = []  # an instance is a product of the chain's states: one per unordered pair
+            for a, b in self.relations:
+                if [b, a] not in pairs:
+                    pairs.append([a, b])
+            return pairs
         paths = []
         for chain in spec:
             chain = [str(c) for c in chain]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,7 @@ class ModalityTable:
     """One modality of a cohort: patient ids and a numeric matrix (``NaN`` = empty cell).
 
     ``categorical`` columns hold strings (or codes) and are one-hot encoded by
-    :func:`build_cohort` (an empty cell is then the all-zero code)."""
+    :func:`build_cohort` (levels in natural order; an empty categorical cell is an empty cell)."""
 
     name: str
     ids: list[str]
@@ -87,21 +88,21 @@ def _number(cell: Any) -> float:
     return float(text)  # ValueError for non-numeric text
 
 
-def _encode(table: ModalityTable) -> tuple[np.ndarray, list[str]]:
-    """``[P, d]`` float matrix (``NaN`` = empty) and its column names, categorical columns
-    one-hot (levels sorted)."""
+def _encode(table: ModalityTable) -> tuple[np.ndarray, list[str], list[str]]:
+    """``[P, d]`` float matrix (``NaN`` = empty), its column names (categorical columns one-hot,
+    levels in natural order: ``G2`` before ``G10``) and each column's source column."""
     cat = set(table.categorical)
     unknown = sorted(cat - set(table.columns))
     if unknown:
         raise ConfigError(f"table {table.name}: categorical column {unknown[0]!r} is not among its "
                           f"columns ({', '.join(table.columns)})")
-    blocks, names = [], []
+    blocks, names, sources = [], [], []
     for j, col in enumerate(table.columns):
         cells = [row[j] for row in table.values]
         if col in cat:
             texts = [None if c is None or (isinstance(c, float) and math.isnan(c)) or str(c).strip() == ""
                      else str(c).strip() for c in cells]
-            levels = sorted({t for t in texts if t is not None})
+            levels = sorted({t for t in texts if t is not None}, key=_natural)
             onehot = np.zeros((len(cells), len(levels)))
             for i, t in enumerate(texts):
                 if t is None:
@@ -110,6 +111,7 @@ def _encode(table: ModalityTable) -> tuple[np.ndarray, list[str]]:
                     onehot[i, levels.index(t)] = 1.0
             blocks.append(onehot)
             names += [f"{col}={lv}" for lv in levels]
+            sources += [col] * len(levels)
             continue
         col_values = np.empty(len(cells))
         for i, c in enumerate(cells):
@@ -124,9 +126,10 @@ def _encode(table: ModalityTable) -> tuple[np.ndarray, list[str]]:
                                 f"infinite")
         blocks.append(col_values[:, None])
         names.append(col)
+        sources.append(col)
     if not blocks:
         raise DataError(f"table {table.name} has no feature columns")
-    return np.concatenate(blocks, axis=1), names
+    return np.concatenate(blocks, axis=1), names, sources
 
 
 def _check_ids(ids: Sequence[str], what: str) -> None:
@@ -215,7 +218,7 @@ def build_cohort(name: str, tables: Sequence[ModalityTable], ids: Sequence[str],
         _check_ids(table.ids, f"table {table.name}")
         if any(len(r) != len(table.columns) for r in table.values):
             raise DataError(f"table {table.name}: rows and header have different lengths")
-        matrix, cols = _encode(table)
+        matrix, cols, sources = _encode(table)
         x = np.zeros((len(ids), matrix.shape[1]))
         present = np.zeros(len(ids), dtype=bool)
         unlabelled = 0
@@ -229,9 +232,10 @@ def build_cohort(name: str, tables: Sequence[ModalityTable], ids: Sequence[str],
             if empty.all():
                 continue  # an empty row: the modality is missing for this patient
             if empty.any():
-                raise DataError(f"table {table.name}: patient {pid!r} has {int(empty.sum())} empty "
-                                f"cell(s) (first: {cols[int(np.flatnonzero(empty)[0])]!r}) among "
-                                f"values; fill them or empty the whole row to mark the modality missing")
+                gaps = sorted({sources[k] for k in np.flatnonzero(empty)}, key=table.columns.index)
+                raise DataError(f"table {table.name}: patient {pid!r} has {len(gaps)} empty cell(s) "
+                                f"(first: {gaps[0]!r}) among values; fill them or empty the whole row to "
+                                f"mark the modality missing")
             x[i], present[i] = row, True
         listed = {str(p) for p in table.ids}
         absent = sum(1 for pid in ids if pid not in listed)
@@ -253,6 +257,16 @@ def build_cohort(name: str, tables: Sequence[ModalityTable], ids: Sequence[str],
         _warn(int((nothing & keep).sum()), f"cohort {name}: {{n}} labelled patients have no modality "
                                            f"at all; dropped")
     keep &= ~nothing
+    if not survival and keep.any():  # classes only of the patients kept
+        kept = sorted(set(y[keep].tolist()))
+        if len(kept) < 2:
+            raise DataError(f"cohort {name}: classification needs at least 2 classes among the patients "
+                            f"with a modality; found {[class_names[i] for i in kept]}")
+        if len(kept) < len(class_names):
+            _warn(len(class_names) - len(kept), f"cohort {name}: {{n}} classes have no patient with a "
+                                                 f"modality; dropped from the class list")
+            class_names = [class_names[i] for i in kept]
+            y = np.array([kept.index(v) if k else -1 for v, k in zip(y.tolist(), keep)])
     if keep.sum() == 0:
         raise DataError(f"cohort {name}: no patient has both a label and a modality; check that the "
                         f"tables' id columns match the label table's")
@@ -281,11 +295,12 @@ def build_cohort(name: str, tables: Sequence[ModalityTable], ids: Sequence[str],
 
 
 def _natural(text: str):
-    """Sort key: numbers numerically (grades 1 < 2 < 10), then text."""
+    """Sort key: numbers numerically (grades 1 < 2 < 10), then text with its digit runs as
+    numbers (``G2`` < ``G10``)."""
     try:
-        return (0, float(text), "")
+        return (0, float(text), [])
     except ValueError:
-        return (1, 0.0, text)
+        return (1, 0.0, [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)])
 
 
 def _label_number(value: Any, what: str, pid: str, name: str) -> float:

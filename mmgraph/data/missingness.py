@@ -81,7 +81,8 @@ def simulate_missing(present: Mapping[str, Tensor], rate: float, mechanism: str 
     if mechanism != "mcar":
         if score is None or len(score) != n:
             raise ConfigError(f"{mechanism} needs a score per patient")
-        weights = np.exp(float(strength) * _standardise(np.asarray(score, dtype=float)))
+        # clipped exponent: no weight underflows to 0 or overflows, whatever the strength
+        weights = np.exp(np.clip(float(strength) * _standardise(np.asarray(score, dtype=float)), -30.0, 30.0))
     else:
         weights = np.ones(n)
     stats: dict[str, Any] = {"removed": {}, "kept_last": 0}

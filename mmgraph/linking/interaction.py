@@ -212,8 +212,8 @@ class GraphInteractionLinker(InteractionLinker):
         out = super().encode_kb(kb)  # the whole KB: neighbours are needed
         for m in self.modalities:
             g, present = out["g"][m], out["present"][m]
-            h = g * present.unsqueeze(-1).to(g.dtype)  # an entity without the modality sends nothing
-            out["g"][m] = F.normalize(g + self.propagation[m](h, kb), dim=-1)
+            # an entity without the modality sends no message (its edges are left out)
+            out["g"][m] = F.normalize(g + self.propagation[m](g, kb, senders=present), dim=-1)
         if self.gate is not None:  # the fused vector from the propagated ones
             out["fused"] = self._fuse(out["g"], out["present"])
         if index is not None:

@@ -172,9 +172,13 @@ class KBPropagation(nn.Module):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def forward(self, entity: Tensor, kb: KBInput) -> Tensor:
+    def forward(self, entity: Tensor, kb: KBInput, senders: Tensor | None = None) -> Tensor:
+        """``senders``: ``bool [E]``, the entities that send messages (default: all); edges from
+        the others are left out, so they neither count in a mean nor floor a max."""
         h = {"entity": entity, **{t: proj(kb.x[t], kb.masks[t]) for t, proj in self.other.items()}}
         edges = {et: kb.edge_index[et] for et in self.edge_types}
+        if senders is not None:
+            edges = {et: ei[:, senders[ei[0]]] if et[0] == "entity" else ei for et, ei in edges.items()}
         for i, conv in enumerate(self.convs):
             out = conv(h, edges)
             out = {t: out.get(t, h[t]) for t in h}  # a type nothing points to keeps its state

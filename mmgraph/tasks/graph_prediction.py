@@ -66,9 +66,16 @@ def concordance_index(risk: Tensor, event: Tensor, time: Tensor) -> float:
     comparable pair."""
     from torchsurv.metrics.cindex import ConcordanceIndex
 
+    event, time = event.bool().view(-1), time.double().view(-1)
     if not bool(event.any()):
         return math.nan
-    return float(ConcordanceIndex()(risk.double().view(-1), event.bool().view(-1), time.double().view(-1)))
+    # torchsurv compares scores in float32; the C-index depends on their order only, so it gets the
+    # dense ranks of the float64 scores (exact in float32), and ties stay exactly the scores' ties
+    rank = torch.unique(risk.double().view(-1), return_inverse=True)[1]
+    try:
+        return float(ConcordanceIndex()(rank.float(), event, time))
+    except ValueError:  # torchsurv: no comparable pair (no event before another patient's time)
+        return math.nan
 
 
 def horizon_auc(risk: Tensor, event: Tensor, time: Tensor, horizon: float | None) -> float:
@@ -232,13 +239,14 @@ class GraphPrediction(Task):
             strata = self.y.numpy()
             self.num_classes = len(meta["class_names"])
         counts = np.bincount(strata)
-        small = [i for i, c in enumerate(counts) if 0 < c < self.folds]
+        # the training fold must keep at least 2 of each stratum for its stratified validation split
+        small = [i for i, c in enumerate(counts) if 0 < c <= self.folds]
         if small:
             what = "events" if self.endpoint == "survival" and small[0] == 1 else \
                 ("censored patients" if self.endpoint == "survival" else
                  f"patients of class {meta['class_names'][small[0]]!r}")
-            raise DataError(f"{meta['name']}: only {counts[small[0]]} {what}, fewer than task.folds="
-                            f"{self.folds}; lower the number of folds")
+            raise DataError(f"{meta['name']}: only {counts[small[0]]} {what}; cross-validation with "
+                            f"task.folds={self.folds} needs more than {self.folds}; lower the number of folds")
         self.strata = strata
         self.simulated, self.missing_stats = self._simulate(meta)
 
@@ -303,7 +311,7 @@ class GraphPrediction(Task):
         index = self.fold_indices(repeat, fold)
         where = self.missing["where"]
         present = {}
-        for m in self.modalities:  # simulated masks where missing.on says, the cohort's elsewhere
+        for m in self.modalities:  # simulated masks where missing.where says, the cohort's elsewhere
             mask = self.present[m].clone()
             for split in SPLITS:
                 if where == "both" or (where == "train") == (split != "test"):
@@ -415,7 +423,7 @@ class GraphPrediction(Task):
     def _evaluate_peer(self, peer) -> Metrics:
         run = self._current()
         key = (id(peer), self.seed)
-        if self._peer_fit != key:  # fitted once per run, on the whole training fold
+        if self._peer_fit != key or peer.model is None:  # fitted once per run, on the whole training fold
             fit_idx = torch.cat([run["index"]["train"], run["index"]["val"]])
             X = np.concatenate([self.peer_table("train"), self.peer_table("val")])
             if self.endpoint == "survival":

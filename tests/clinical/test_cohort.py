@@ -65,6 +65,23 @@ def test_bad_tables_give_one_line_errors(kwargs, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_an_empty_categorical_cell_is_named_by_its_column_and_levels_sort_naturally():
+    table = ModalityTable("clinical", ["a", "b", "c"], ["age", "group"], [[50, "G10"], [60, None], [70, "G2"]],
+                          categorical=["group"])
+    with pytest.raises(DataError, match="1 empty cell\\(s\\) \\(first: 'group'\\)"):
+        build_cohort("c", [table], ["a", "b", "c"], time=[1.0, 2.0, 3.0], event=[1, 0, 1])
+    table.values[1][1] = "G2"
+    data = build_cohort("c", [table], ["a", "b", "c"], time=[1.0, 2.0, 3.0], event=[1, 0, 1])
+    assert data.meta["columns"]["clinical"] == ["age", "group=G2", "group=G10"]
+
+
+def test_a_class_left_without_patients_is_dropped_from_the_class_list():
+    tables = [_table([[1], [2], [3], [None]], ids=("a", "b", "c", "d"))]
+    with pytest.warns(UserWarning, match="1 classes have no patient with a modality"):
+        data = build_cohort("c", tables, ["a", "b", "c", "d"], label=["A", "A", "B", "C"])
+    assert data.meta["class_names"] == ["A", "B"] and data[PATIENT].y.tolist() == [0, 0, 1]
+
+
 def test_nonpositive_times_can_be_dropped_with_a_count_and_unlabelled_rows_are_counted():
     tables = [_table([[1], [2], [3], [4]], ids=("a", "b", "c", "z"))]
     with pytest.warns(UserWarning) as caught:
@@ -177,6 +194,8 @@ def test_mnar_covariate_and_bad_options():
         simulate_missing(_masks(), 0.1, modalities=["mri"])
     with pytest.raises(ConfigError, match="needs a score"):
         simulate_missing(_masks(), 0.1, "mnar_outcome")
+    extreme, _ = simulate_missing(_masks(), 0.5, "mnar_covariate", ["genes"], seed=0, strength=1e4, score=cov)
+    assert int((~extreme["genes"]).sum()) == 100  # no weight under- or overflows
 
 
 # ----------------------------------------------------------------------------- packaged cohorts

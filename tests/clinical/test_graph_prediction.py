@@ -51,6 +51,13 @@ def test_c_index_equals_scikit_survivals_with_ties():
     ref = sksurv_metrics.concordance_index_censored(event.numpy(), time.numpy(), risk.numpy())[0]
     assert concordance_index(risk, event, time) == pytest.approx(ref, abs=1e-9)
     assert math.isnan(concordance_index(risk, torch.zeros(80, dtype=torch.bool), time))
+    # float64 scores closer than float32 can tell apart (peers' risks) keep their order
+    close = torch.tensor([10.0000001, 10.0, 5.0], dtype=torch.float64)
+    t3, e3 = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([True, True, True])
+    ref = sksurv_metrics.concordance_index_censored(e3.numpy(), t3.numpy(), close.numpy())[0]
+    assert concordance_index(close, e3, t3) == pytest.approx(ref) == 1.0
+    # events, but no comparable pair (the only event is the last time): NaN, not an error
+    assert math.isnan(concordance_index(close, torch.tensor([False, False, True]), t3))
 
 
 def test_horizon_auc_leaves_out_patients_censored_before_the_horizon():
@@ -140,7 +147,7 @@ def test_simulated_missingness_touches_only_the_chosen_splits(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
-    ({"folds": 40}, DataError, "fewer than task.folds=40"),
+    ({"folds": 40}, DataError, "task.folds=40 needs more than 40"),
     ({"endpoint": "classification"}, ConfigError, "set task.endpoint=survival"),
     ({"missing": {"rate": 0.2, "mechanism": "mnar_covariate"}}, ConfigError, "needs task.missing.covariate"),
     ({"missing": {"rate": 0.2, "mechanism": "mnar_covariate", "covariate": "clinical.weight"}},
