@@ -2,10 +2,9 @@
 
 One table per cohort: a row per model or peer, a column per simulated missingness rate, each cell
 the test C-index (x100, mean ± std over the cross-validation folds; the fixed-horizon AUC in a
-second table). Then the goal check: on complete data (rate 0), is the prompted model within the
-fold-to-fold noise of the best peer (the paired difference over the same folds: mean ± standard
-error)? And as missingness grows, does it lose less C-index than the best peer (drop from rate 0,
-paired by fold)? Folders without a summary are listed as not run.
+second table). Then the goal check: on complete data (rate 0), the prompted model minus the best peer (paired
+over the same folds: mean and 95 % t interval); and as missingness grows, the C-index each loses
+from rate 0 and whether the prompted model's loss is smaller than the best peer's beyond noise. Folders without a summary are listed as not run.
 
     .venv/bin/python benchmarks/clinical_tables.py results/clinical [--out FILE]
 """
@@ -14,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance  # noqa: E402
 
+from _paired import beyond_noise, describe, paired  # noqa: E402
 from mmgraph.bench.records import mean_std  # noqa: E402
 
 MODELS = ["prompted", "rgcn", "hgt", "mlp-concat", "mlp-late", "coxph", "rsf"]
@@ -44,12 +43,9 @@ def cell(values: dict[int, float]) -> str:
     return "-" if math.isnan(mu) else f"{100 * mu:.2f} ± {100 * sd:.2f}"
 
 
-def paired(a: dict[int, float], b: dict[int, float]) -> tuple[float, float, int]:
-    """Mean and standard error of ``a - b`` over the folds both have (x100)."""
-    diffs = [a[k] - b[k] for k in a if k in b and not math.isnan(a[k]) and not math.isnan(b[k])]
-    if len(diffs) < 2:
-        return math.nan, math.nan, len(diffs)
-    return 100 * statistics.fmean(diffs), 100 * statistics.stdev(diffs) / math.sqrt(len(diffs)), len(diffs)
+def paired_runs(a: dict[int, float], b: dict[int, float]) -> dict[str, float]:
+    """``a - b`` (x100) over the runs (folds) both have: mean and 95 % t interval."""
+    return paired([100 * (a[k] - b[k]) for k in a if k in b])
 
 
 def main() -> None:
@@ -81,27 +77,26 @@ def main() -> None:
 
 
 def goal(cohort: str, rates: list[str], runs: dict) -> list[str]:
-    """The goal check for one cohort (paired over folds)."""
+    """The goal check for one cohort, paired over the same folds."""
     base = rates[0]
     peers = [p for p in PEERS if runs[(p, base)]]
     if not runs[("prompted", base)] or not peers:
         return []
     best = max(peers, key=lambda p: mean_std(list(runs[(p, base)].values()))[0])
-    mu, se, n = paired(runs[("prompted", base)], runs[(best, base)])
-    out = [f"Goal check ({cohort}): best peer on complete data = {best}; prompted - {best} at "
-           f"{float(base):.0%}: {mu:+.2f} ± {se:.2f} (mean ± s.e. over {n} paired runs)."]
+    out = [f"Goal check ({cohort}), C-index x100 paired over folds; best peer on complete data: {best}.",
+           f"- {float(base):.0%} missing: prompted - {best} = "
+           f"{describe(paired_runs(runs[('prompted', base)], runs[(best, base)]))}"]
     for r in rates[1:]:
         if not runs[("prompted", r)] or not runs[(best, r)]:
             continue
-        drop_p = paired(runs[("prompted", base)], runs[("prompted", r)])
-        drop_b = paired(runs[(best, base)], runs[(best, r)])
-        diff = paired({k: runs[("prompted", r)][k] - runs[(best, r)][k] for k in runs[("prompted", r)]
-                       if k in runs[(best, r)]},
-                      {k: runs[("prompted", base)][k] - runs[(best, base)][k] for k in runs[("prompted", base)]
-                       if k in runs[(best, base)]})
-        out.append(f"- {float(r):.0%} missing: C-index lost from 0 %: prompted {drop_p[0]:.2f} ± {drop_p[1]:.2f}, "
-                   f"{best} {drop_b[0]:.2f} ± {drop_b[1]:.2f}; prompted - {best} gains {diff[0]:+.2f} ± "
-                   f"{diff[1]:.2f} relative to 0 %.")
+        lost_p = paired_runs(runs[("prompted", base)], runs[("prompted", r)])
+        lost_b = paired_runs(runs[(best, base)], runs[(best, r)])
+        gap = {k: runs[("prompted", r)][k] - runs[(best, r)][k] for k in runs[("prompted", r)] if k in runs[(best, r)]}
+        gap0 = {k: runs[("prompted", base)][k] - runs[(best, base)][k] for k in runs[("prompted", base)]
+                if k in runs[(best, base)]}
+        out.append(f"- {float(r):.0%} missing: lost from 0 %: prompted {describe(lost_p)}, {best} "
+                   f"{describe(lost_b)}; prompted's loss minus {best}'s: {describe(paired_runs(gap0, gap))}, "
+                   f"beyond noise: {beyond_noise(paired_runs(gap0, gap))}")
     return out + [""]
 
 

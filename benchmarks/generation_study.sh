@@ -27,6 +27,10 @@ row context/sa_e-multimodal model=sa_e task.context=multimodal
 row context/sa_e-text model=sa_e task.context=text
 row context/sa_te-text model=sa_te task.context=text
 row context/sa_te-multimodal model=sa_te task.context=multimodal
+# two more seeds for the goal's comparison (SA-E multimodal vs none, paired by seed), in their own
+# folders: generation_tables.py merges <row>.seeds* folders into <row> for the goal check only
+row context/sa_e-none.seeds45-46 model=sa_e task.context=none 'seeds=[45,46]'
+row context/sa_e-multimodal.seeds45-46 model=sa_e task.context=multimodal 'seeds=[45,46]'
 row context/ca_e-none model=ca_e task.context=none
 row context/ca_e-text model=ca_e task.context=text
 row context/ca_e-multimodal model=ca_e task.context=multimodal

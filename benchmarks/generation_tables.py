@@ -79,7 +79,58 @@ def main() -> None:
         if missing:
             lines += ["", f"Not run yet: {', '.join(missing)}."]
         lines.append("")
+    lines += goal_check(args.root)
     _provenance.emit(lines, args.out)
+
+
+METRICS = (("bleu4", "BLEU-4", 100), ("rouge_l", "ROUGE-L", 100), ("cider_d", "CIDEr-D", 1))
+
+
+def per_seed(folder: Path, metric: str) -> dict[int, float]:
+    """Test ``metric`` per seed of a finished row (one with a summary.json)."""
+    if not (folder / "summary.json").is_file():
+        return {}
+    out = {}
+    for path in sorted((folder / "runs").glob("seed_*.json")):
+        rec = json.loads(path.read_text())
+        out[int(rec["seed"])] = float(rec["selected"][metric]["test"])
+    return out
+
+
+def merged(folder: Path, metric: str) -> dict[int, float]:
+    """``per_seed`` of a row and of its extra-seed folders (``<row>.seeds*``)."""
+    out = per_seed(folder, metric)
+    for extra in sorted(folder.parent.glob(f"{folder.name}.seeds*")):
+        out.update(per_seed(extra, metric))
+    return out
+
+
+def goal_check(root: Path) -> list[str]:
+    """Multimodal neighbour context against no context, per encoding that has both rows (with their
+    extra-seed folders): the difference per seed (same seeds, same evaluation sample) and its 95 %
+    t interval."""
+    from _paired import beyond_noise, describe, paired
+
+    lines = ["### Goal check: multimodal context vs no context (paired by seed)", "",
+             "| encoding | metric | multimodal - none per seed | mean (95 % CI) | beyond noise? |",
+             "|---|---|---|---|---|"]
+    found = False
+    for enc in ("sa_e", "sa_te", "ca_e"):
+        mm, none = root / "context" / f"{enc}-multimodal", root / "context" / f"{enc}-none"
+        for key, name, scale in METRICS:
+            a, b = merged(mm, key), merged(none, key)
+            seeds = sorted(set(a) & set(b))
+            if len(seeds) < 2:
+                continue
+            found = True
+            diffs = [scale * (a[k] - b[k]) for k in seeds]
+            p = paired(diffs)
+            lines.append(f"| {enc} | {name} | {', '.join(f'{d:+.2f}' for d in diffs)} | {describe(p)} | "
+                         f"{beyond_noise(p)} |")
+    if not found:
+        return []
+    return lines + ["", "BLEU-4 and ROUGE-L x100; CIDEr-D as the scorer gives it. Beyond noise: the 95 % "
+                        "interval (Student's t, n - 1 degrees of freedom) excludes 0.", ""]
 
 
 if __name__ == "__main__":
