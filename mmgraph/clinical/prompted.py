@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from mmgraph.checks import number
 from mmgraph.errors import ConfigError
-from mmgraph.nn.hetero import _metadata
+from mmgraph.nn.hetero import parse_metadata
 
 
 class _Attention(nn.Module):
@@ -76,7 +76,7 @@ class PromptedPatientGNN(nn.Module):
                  modality_dropout: float = 0.2, completion_weight: float = 0.5,
                  metapaths: str | Sequence[Sequence[str]] = "pairs"):
         super().__init__()
-        node_types, edge_types = _metadata(metadata)
+        node_types, edge_types = parse_metadata(metadata)
         if target not in node_types:
             raise ConfigError(f"target node type {target!r} is not among {node_types}")
         self.target = target

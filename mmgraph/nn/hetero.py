@@ -53,7 +53,7 @@ _NOT_BIPARTITE = ("GCNConv", "ChebConv", "SGConv", "SSGConv", "TAGConv", "ARMACo
                   "ClusterGCNConv", "LGConv", "APPNP", "FAConv", "DNAConv", "SuperGATConv")
 
 
-def _metadata(metadata: Any) -> Metadata:
+def parse_metadata(metadata: Any) -> Metadata:
     """``(node_types, edge_types)`` from tuples, lists or OmegaConf containers (Hydra)."""
     try:
         node_types, edge_types = metadata
@@ -105,7 +105,7 @@ class HeteroGNN(nn.Module):
                  input_dropout: float = 0.0, norm: str | None = "batch",
                  activation: str = "relu"):
         super().__init__()
-        self.node_types, self.edge_types = _metadata(metadata)
+        self.node_types, self.edge_types = parse_metadata(metadata)
         if target not in self.node_types:
             raise ConfigError(f"target node type {target!r} is not among {self.node_types}")
         if num_layers < 1:
