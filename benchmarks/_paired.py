@@ -1,10 +1,25 @@
-"""Paired comparisons for the study tables: the mean difference over matched runs (the same seeds
-or folds), its standard error and the two-sided 95 % confidence interval from Student's t with
-n - 1 degrees of freedom (scipy), so that "beyond noise" means the interval excludes 0."""
+"""Paired comparisons for the study tables: each run's test value read from a row's records, the
+mean difference over matched runs (the same seeds or folds), its standard error and the two-sided
+95 % confidence interval from Student's t with n - 1 degrees of freedom (scipy), so that "beyond
+noise" means the interval excludes 0."""
 from __future__ import annotations
 
+import json
 import math
 import statistics
+from pathlib import Path
+
+
+def per_seed(folder: Path, metric: str) -> dict[int, float]:
+    """Test ``metric`` (at the epoch selected on validation) of every run of a finished row (one
+    with a summary.json), keyed by the run's seed; ``{}`` for an unfinished row."""
+    if not (folder / "summary.json").is_file():
+        return {}
+    out = {}
+    for path in sorted((folder / "runs").glob("seed_*.json")):
+        rec = json.loads(path.read_text())
+        out[int(rec["seed"])] = float(rec["selected"][metric]["test"])
+    return out
 
 
 def paired(diffs: list[float]) -> dict[str, float]:

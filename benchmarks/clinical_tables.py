@@ -11,7 +11,6 @@ from rate 0 and whether the prompted model's loss is smaller than the best peer'
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -19,23 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance  # noqa: E402
 
-from _paired import beyond_noise, describe, paired  # noqa: E402
+from _paired import beyond_noise, describe, paired, per_seed  # noqa: E402
 from mmgraph.bench.records import mean_std  # noqa: E402
 
 MODELS = ["prompted", "rgcn", "hgt", "mlp-concat", "mlp-late", "coxph", "rsf"]
 PEERS = ["coxph", "rsf"]
-
-
-def fold_values(folder: Path, metric: str) -> dict[int, float]:
-    """Test ``metric`` of every CV run of a finished row (one with a summary.json), keyed by the
-    run's seed (= the fold)."""
-    out = {}
-    if not (folder / "summary.json").is_file():
-        return out
-    for path in sorted((folder / "runs").glob("seed_*.json")):
-        rec = json.loads(path.read_text())
-        out[int(rec["seed"])] = float(rec["selected"][metric]["test"])
-    return out
 
 
 def cell(values: dict[int, float]) -> str:
@@ -59,8 +46,8 @@ def main() -> None:
     cohorts = sorted(p.name for p in args.root.iterdir() if p.is_dir() and any(p.glob("missing_*")))
     for cohort in cohorts:
         rates = sorted((p.name.removeprefix("missing_") for p in (args.root / cohort).glob("missing_*")), key=float)
-        runs = {(m, r): fold_values(args.root / cohort / f"missing_{r}" / m, "c_index") for m in MODELS for r in rates}
-        aucs = {(m, r): fold_values(args.root / cohort / f"missing_{r}" / m, "auc_h") for m in MODELS for r in rates}
+        runs = {(m, r): per_seed(args.root / cohort / f"missing_{r}" / m, "c_index") for m in MODELS for r in rates}
+        aucs = {(m, r): per_seed(args.root / cohort / f"missing_{r}" / m, "auc_h") for m in MODELS for r in rates}
         for title, table in (("C-index", runs), ("AUC at the horizon", aucs)):
             lines += [f"### {cohort}: test {title}", "",
                       "| model | " + " | ".join(f"{float(r):.0%} missing" for r in rates) + " |",

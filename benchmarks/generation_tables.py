@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance  # noqa: E402
+from _paired import beyond_noise, describe, paired, per_seed  # noqa: E402
 
 TABLES = {
     "(a) context x encoding (LoRA, no positional encoding)": [
@@ -86,17 +87,6 @@ def main() -> None:
 METRICS = (("bleu4", "BLEU-4", 100), ("rouge_l", "ROUGE-L", 100), ("cider_d", "CIDEr-D", 1))
 
 
-def per_seed(folder: Path, metric: str) -> dict[int, float]:
-    """Test ``metric`` per seed of a finished row (one with a summary.json)."""
-    if not (folder / "summary.json").is_file():
-        return {}
-    out = {}
-    for path in sorted((folder / "runs").glob("seed_*.json")):
-        rec = json.loads(path.read_text())
-        out[int(rec["seed"])] = float(rec["selected"][metric]["test"])
-    return out
-
-
 def merged(folder: Path, metric: str) -> dict[int, float]:
     """``per_seed`` of a row and of its extra-seed folders (``<row>.seeds*``)."""
     out = per_seed(folder, metric)
@@ -109,8 +99,6 @@ def goal_check(root: Path) -> list[str]:
     """Multimodal neighbour context against no context, per encoding that has both rows (with their
     extra-seed folders): the difference per seed (same seeds, same evaluation sample) and its 95 %
     t interval."""
-    from _paired import beyond_noise, describe, paired
-
     lines = ["### Goal check: multimodal context vs no context (paired by seed)", "",
              "| encoding | metric | multimodal - none per seed | mean (95 % CI) | beyond noise? |",
              "|---|---|---|---|---|"]

@@ -8,27 +8,16 @@ linking_study.sh.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance  # noqa: E402
-from _paired import beyond_noise, describe, paired  # noqa: E402
+from _paired import beyond_noise, describe, paired, per_seed  # noqa: E402
 
 GRAPH = {"graph_linker": "dual_encoder", "graph_mimic": "mimic"}  # graph linker -> the linker it extends
 PLAIN = ["dual_encoder", "dual_encoder-image", "dual_encoder-text", "mimic"]
 METRICS = ["mrr_unseen", "hits@1_unseen", "hits@5_unseen", "mrr"]
-
-
-def per_seed(folder: Path, metric: str) -> dict[int, float]:
-    if not (folder / "summary.json").is_file():
-        return {}
-    out = {}
-    for path in sorted((folder / "runs").glob("seed_*.json")):
-        rec = json.loads(path.read_text())
-        out[int(rec["seed"])] = float(rec["selected"][metric]["test"])
-    return out
 
 
 def main() -> None:
@@ -40,8 +29,8 @@ def main() -> None:
     lines += ["Test metrics x100 at the epoch selected on validation MRR; differences paired by seed; "
               "beyond noise: the 95 % interval (Student's t, n - 1 degrees of freedom) excludes 0.", ""]
     plain = [p for p in PLAIN if (args.root / p / "summary.json").is_file()]
-    best = max(plain, key=lambda p: sum(per_seed(args.root / p, "mrr_unseen").values())
-               / max(1, len(per_seed(args.root / p, "mrr_unseen")))) if plain else None
+    unseen = {p: list(per_seed(args.root / p, "mrr_unseen").values()) for p in plain}
+    best = max(plain, key=lambda p: sum(unseen[p]) / len(unseen[p])) if plain else None
     if best:
         lines += [f"Best non-graph linker on unseen entities (mean test MRR over seeds): **{best}**.", ""]
     lines += ["| graph linker | against | metric | difference per seed | mean (95 % CI) | beyond noise? |",

@@ -129,8 +129,7 @@ class Peer(nn.Module):
             self.model, self.chosen = self._search(
                 pipe, {"logisticregression__C": [1.0 / a for a in self.alphas]}, X, y, y, seed, scoring)
         else:
-            forest = {k: v for k, v in self.forest.items()}
-            self.model = self._pipeline(RandomForestClassifier(random_state=seed, n_jobs=1, **forest)).fit(X, y)
+            self.model = self._pipeline(RandomForestClassifier(random_state=seed, n_jobs=1, **self.forest)).fit(X, y)
         self.endpoint = "classification"
         return self
 

@@ -356,8 +356,8 @@ def read_table(path: str | Path, id_column: str, name: str | None = None,
 
             delim = "\t" if path.suffix.lower() == ".tsv" else ","
             # every column as text: numbers are parsed (and checked) by build_cohort
-            head = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delim),
-                                 read_options=pcsv.ReadOptions(block_size=1 << 16)).schema.names
+            with pcsv.open_csv(path, parse_options=pcsv.ParseOptions(delimiter=delim)) as reader:
+                head = reader.schema.names  # the header only: the streaming reader stops at its first block
             tab = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delim),
                                 convert_options=pcsv.ConvertOptions(
                                     column_types={c: pa.string() for c in head},
