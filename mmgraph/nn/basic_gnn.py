@@ -31,7 +31,8 @@ from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, SAGEConv
 
 from mmgraph.errors import ConfigError
 from mmgraph.nn.dropout import Dropout
-from mmgraph.nn.sparse import Adjacency, SameInputs, segment_softmax, spmm
+from mmgraph.nn.sparse import Adjacency, SameInputs, attention, attention_logits, segment_softmax, spmm
+from mmgraph.nn.trim import HopGraph
 
 _ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "prelu": nn.PReLU,
                 "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh}
@@ -95,13 +96,21 @@ class GCNLayer(GCNConv):
 
 class SAGELayer(SAGEConv):
     """PyG's ``SAGEConv``; with an :class:`Adjacency` and a mean or sum aggregation it
-    aggregates with one sparse product, on the projected features when they are narrower."""
+    aggregates with one sparse product, on the projected features when they are narrower.
+
+    The adjacency may have fewer destinations than sources (a layer's block of a sampled
+    subgraph, :mod:`mmgraph.nn.trim`): the destinations are the first ``num_dst`` sources, so
+    the root term reads ``x[:num_dst]``. Other aggregations (``max``, ...) take PyG's path on
+    the adjacency's edge list."""
 
     def forward(self, x, edge_index, size=None):  # type: ignore[override]
-        if (not isinstance(edge_index, Adjacency) or not isinstance(x, Tensor) or self.project
-                or self.aggr not in ("mean", "sum", "add") or not _initialised(self.lin_l)):
+        if not isinstance(edge_index, Adjacency):
             return super().forward(x, edge_index, size)
         adj = edge_index
+        if (not isinstance(x, Tensor) or self.project or self.aggr not in ("mean", "sum", "add")
+                or not _initialised(self.lin_l)):
+            x = (x, x[:adj.num_dst]) if isinstance(x, Tensor) else x
+            return super().forward(x, adj.edge_index, (adj.num_src, adj.num_dst))
         w = adj.mean_weights(x.dtype) if self.aggr == "mean" else x.new_ones(adj.num_edges)
         if x.size(-1) > self.out_channels:  # mean(x) W == mean(x W): aggregate the narrower side
             out = spmm(adj, w, F.linear(x, self.lin_l.weight))
@@ -110,14 +119,17 @@ class SAGELayer(SAGEConv):
         else:
             out = self.lin_l(spmm(adj, w, x))
         if self.root_weight:
-            out = out + self.lin_r(x)
+            out = out + self.lin_r(x if adj.num_dst == x.size(0) else x[:adj.num_dst])
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
 
 
 class GATLayer(GATConv):
     """PyG's ``GATConv``; with an :class:`Adjacency` it computes the attention per edge
     (``[E, heads]``) and aggregates each head with a sparse product, never materialising the
-    ``[E, heads, channels]`` messages."""
+    ``[E, heads, channels]`` messages: :func:`~mmgraph.nn.sparse.attention` does it in one
+    autograd function that keeps only the projected features and the attention weights for
+    the backward pass (with attention dropout in training, the same steps one by one). Bias and
+    residual are added in place."""
 
     def forward(self, x, edge_index, edge_attr=None, size=None,  # type: ignore[override]
                 return_attention_weights=None):
@@ -128,16 +140,23 @@ class GATLayer(GATConv):
         heads, ch = self.heads, self.out_channels
         res = self.res(x) if self.res is not None else None
         h = self.lin(x).view(-1, heads, ch)
-        a_src = (h * self.att_src).sum(-1)
-        a_dst = (h * self.att_dst).sum(-1)
         adj = edge_index.with_self_loops() if self.add_self_loops else edge_index
-        scores = F.leaky_relu(a_src[adj.col] + a_dst[adj.row], self.negative_slope)
-        alpha = F.dropout(segment_softmax(scores, adj), p=self.dropout, training=self.training)
-        out = spmm(adj, alpha, h)  # [N, heads, ch]
-        out = out.reshape(-1, heads * ch) if self.concat else out.mean(dim=1)
+        if self.training and self.dropout > 0:  # dropout on the attention weights: step by step
+            a_src, a_dst = attention_logits(h, self.att_src, self.att_dst)
+            scores = F.leaky_relu(a_src[adj.col] + a_dst[adj.row], self.negative_slope)
+            alpha = F.dropout(segment_softmax(scores, adj), p=self.dropout, training=True)
+            out = spmm(adj, alpha, h)
+        else:
+            out = attention(adj, h, self.att_src, self.att_dst, self.negative_slope)
+        # out [N, heads, ch] is a new tensor: the additions below are in place
+        if not self.concat:
+            out = out.mean(dim=1)
+        shape = (heads, ch) if self.concat else (ch,)
         if res is not None:
-            out = out + res
-        return out + self.bias if self.bias is not None else out
+            out.add_(res.view(-1, *shape))
+        if self.bias is not None:
+            out.add_(self.bias.view(shape))
+        return out.view(-1, heads * ch) if self.concat else out
 
 
 class GNNBase(nn.Module):
@@ -162,6 +181,9 @@ class GNNBase(nn.Module):
     min_layers = 1
     #: whether ``forward`` takes an :class:`~mmgraph.nn.sparse.Adjacency` as the graph
     accepts_adjacency = False
+    #: whether ``forward`` takes a :class:`~mmgraph.nn.trim.HopGraph` (a sampled subgraph)
+    #: and computes each layer only on the nodes later layers need
+    supports_trimming = False
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int, dropout: float, input_dropout: float, norm: str | None,
@@ -244,10 +266,14 @@ class BasicGNN(GNNBase):
     def init_conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
         raise NotImplementedError
 
-    def forward(self, x: Tensor, edge_index: Tensor | Adjacency) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor | Adjacency | HopGraph) -> Tensor:
         x = self.input_drop(x)
         for i, conv in enumerate(self.convs):
-            x = conv(x, edge_index)
+            graph = edge_index
+            if isinstance(edge_index, HopGraph):  # layer trimming: each layer computes its block
+                graph = edge_index.layer(i, self.num_layers)
+                x = x[:graph.num_src] if x.size(0) > graph.num_src else x
+            x = conv(x, graph)
             if i < self.num_layers - 1:
                 x = self.norms[i](x)
                 x = self.act(x)
@@ -264,6 +290,7 @@ class GCN(BasicGNN):
     """
 
     accepts_adjacency = True
+    supports_trimming = True
 
     def __init__(self, *args, cached: bool = False, **kwargs):
         if not isinstance(cached, bool):
@@ -284,6 +311,7 @@ class GraphSAGE(BasicGNN):
     """
 
     accepts_adjacency = True
+    supports_trimming = True
 
     def __init__(self, *args, aggr: str = "mean", **kwargs):
         self.aggr = aggr

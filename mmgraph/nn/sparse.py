@@ -9,7 +9,11 @@ dominates an epoch. :class:`Adjacency` stores the graph once as a compressed spa
 - the backward pass is another product with the precomputed transpose ``A^T @ G`` (no
   transposition, and for GCN no edge gathering at all),
 - the gradient with respect to edge weights (attention coefficients) is a sampled dense-dense
-  product ``(G X^T)`` evaluated only on the edges (``torch.sparse.sampled_addmm``).
+  product ``(G X^T)`` evaluated only on the edges (``torch.sparse.sampled_addmm``),
+- GAT's attention (:func:`attention`: per-edge scores, softmax over each node's incoming
+  edges, one product per head on the heads' slices of ``[N, heads, C]`` features) is one
+  autograd function that keeps only the features and the ``[E, heads]`` weights for the
+  backward pass.
 
 Only ``[E]``-sized edge tensors are ever built. Every homogeneous model of :mod:`mmgraph.nn`
 except GATv2 takes an :class:`Adjacency` wherever it takes an ``edge_index`` (its
@@ -141,17 +145,21 @@ class Adjacency:
         return self._cache[key]  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ products
-    def matmul(self, values: Tensor, x: Tensor) -> Tensor:
-        """``A @ x`` with edge weights ``values`` ``[E]`` (no autograd; see :func:`spmm`)."""
+    def matmul(self, values: Tensor, x: Tensor, out: Tensor | None = None) -> Tensor:
+        """``A @ x`` with edge weights ``values`` ``[E]`` (no autograd; see :func:`spmm`).
+
+        ``x`` may be a strided view such as one head ``h[:, k]`` of ``[N, H, C]`` features, and
+        the product is written into ``out`` when given (it may be such a view too)."""
         a = torch.sparse_csr_tensor(self.crow, self.col, values, (self.num_dst, self.num_src),
                                      check_invariants=False)
-        return a @ x
+        return _product(a, x, out)
 
-    def t_matmul(self, values: Tensor, x: Tensor) -> Tensor:
-        """``A^T @ x`` with the edge weights of ``A`` given in CSR order."""
+    def t_matmul(self, values: Tensor, x: Tensor, out: Tensor | None = None) -> Tensor:
+        """``A^T @ x`` with the edge weights of ``A`` given in CSR order (``out`` as in
+        :meth:`matmul`)."""
         a = torch.sparse_csr_tensor(self.crow_t, self.col_t, values[self.perm], (self.num_src, self.num_dst),
                                      check_invariants=False)
-        return a @ x
+        return _product(a, x, out)
 
     def sddmm(self, a: Tensor, b: Tensor) -> Tensor:
         """``(a @ b^T)`` evaluated at the edges, in CSR order: ``out[e] = <a[row_e], b[col_e]>``."""
@@ -159,6 +167,16 @@ class Adjacency:
                                                                            device=a.device),
                                           (self.num_dst, self.num_src), check_invariants=False)
         return torch.sparse.sampled_addmm(pattern, a, b.t(), beta=0.0).values()
+
+
+def _product(a: Tensor, x: Tensor, out: Tensor | None) -> Tensor:
+    """``a @ x`` for a sparse CSR ``a``, written into ``out`` (a new tensor when ``None``).
+
+    ``addmm`` with ``beta=0`` into an uninitialised output: the same result as ``a @ x``, which
+    on CPU also zero-fills a fresh output first and takes about twice as long."""
+    if out is None:
+        out = x.new_empty((a.size(0), x.size(-1)))
+    return torch.addmm(out, a, x, beta=0.0, out=out)
 
 
 class _SpMM(torch.autograd.Function):
@@ -181,38 +199,49 @@ class _SpMM(torch.autograd.Function):
         return None, grad_values, grad_x
 
 
+def _heads_matmul(adj: Adjacency, values: Tensor, x: Tensor, transpose: bool = False) -> Tensor:
+    """``out[:, k] = A_k @ x[:, k]`` (``A_k^T`` with ``transpose``) for per-head edge weights
+    ``values [E, H]`` and ``x [N, H, C]``.
+
+    Each head's product reads its slice of ``x`` in place and writes into its slice of one
+    output: no ``[H, N, C]`` copy of the features or of the result is made."""
+    rows = adj.num_src if transpose else adj.num_dst
+    product = adj.t_matmul if transpose else adj.matmul
+    out = x.new_empty((rows, x.size(1), x.size(2)))
+    for k in range(values.size(1)):
+        product(values[:, k].contiguous(), x[:, k], out=out[:, k])
+    return out
+
+
+def _heads_sddmm(adj: Adjacency, a: Tensor, b: Tensor) -> Tensor:
+    """``out[e, k] = <a[row_e, k], b[col_e, k]>`` ``[E, H]`` for ``a [N_dst, H, C]``, ``b [N_src, H, C]``.
+
+    The sampled product reads row-major matrices: one head at a time is copied into the same
+    two buffers (torch would allocate a pair of copies per head)."""
+    out = a.new_empty((adj.num_edges, a.size(1)))
+    a_k, b_k = a.new_empty((a.size(0), a.size(2))), b.new_empty((b.size(0), b.size(2)))
+    for k in range(a.size(1)):
+        out[:, k] = adj.sddmm(a_k.copy_(a[:, k]), b_k.copy_(b[:, k]))
+    return out
+
+
 class _SpMMHeads(torch.autograd.Function):
     """One product per head: ``values [E, H]``, ``x [N_src, H, C]`` -> ``[N_dst, H, C]``.
 
-    Heads are laid out ``[H, N, C]`` internally, so each head is a contiguous block and the
-    backward pass writes every head's gradient into one tensor (no per-head zero-filled
-    gradients of the whole input)."""
+    Saved for the backward pass: ``values`` and ``x`` itself (which the layer keeps anyway)."""
 
     @staticmethod
     def forward(ctx, adj: Adjacency, values: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
-        heads = values.size(1)
-        xs = x.permute(1, 0, 2).contiguous()
-        out = x.new_empty((heads, adj.num_dst, x.size(2)))
-        for k in range(heads):
-            out[k] = adj.matmul(values[:, k].contiguous(), xs[k])
         ctx.adj = adj
-        ctx.save_for_backward(values, xs if values.requires_grad else None)
-        return out.permute(1, 0, 2).contiguous()
+        ctx.save_for_backward(values, x if values.requires_grad else None)
+        return _heads_matmul(adj, values, x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        values, xs = ctx.saved_tensors
+        values, x = ctx.saved_tensors
         adj: Adjacency = ctx.adj
-        heads = values.size(1)
-        gs = grad.permute(1, 0, 2).contiguous()
-        grad_values = grad_x = None
-        if ctx.needs_input_grad[2]:
-            grad_x = gs.new_empty((heads, adj.num_src, gs.size(2)))
-            for k in range(heads):
-                grad_x[k] = adj.t_matmul(values[:, k].contiguous(), gs[k])
-            grad_x = grad_x.permute(1, 0, 2)
-        if ctx.needs_input_grad[1]:
-            grad_values = torch.stack([adj.sddmm(gs[k], xs[k]) for k in range(heads)], dim=1)
+        grad_x = _heads_matmul(adj, values, grad, transpose=True) if ctx.needs_input_grad[2] else None
+        grad_values = _heads_sddmm(adj, grad, x) if ctx.needs_input_grad[1] else None
         return None, grad_values, grad_x
 
 
@@ -319,4 +348,95 @@ def segment_softmax(scores: Tensor, adj: Adjacency) -> Tensor:
     return ex / (total[adj.row] + 1e-16)
 
 
-__all__ = ["Adjacency", "spmm", "segment_softmax", "as_adjacency", "SameInputs", "ToAdjacency"]
+def attention_matrix(att_src: Tensor, att_dst: Tensor) -> Tensor:
+    """The ``[2H, H * C]`` block-diagonal matrix of GAT's attention vectors ``[1, H, C]``: the
+    product of features ``h [N, H, C]`` viewed as ``[N, H * C]`` with its transpose is
+    ``[a_src | a_dst]`` ``[N, 2H]``, ``a = (h * att).sum(-1)``, without the ``[N, H, C]``
+    products (two in the forward pass, four in the backward pass, each the size of ``h``)."""
+    heads, ch = att_src.shape[-2], att_src.shape[-1]
+    eye = torch.eye(heads, dtype=att_src.dtype, device=att_src.device).unsqueeze(-1)  # [H, H, 1]
+    blocks = torch.cat([eye * att_src.reshape(heads, 1, ch), eye * att_dst.reshape(heads, 1, ch)])
+    return blocks.view(2 * heads, heads * ch)
+
+
+def attention_logits(h: Tensor, att_src: Tensor, att_dst: Tensor) -> tuple[Tensor, Tensor]:
+    """GAT's per-node logits ``(h * att_src).sum(-1)``, ``(h * att_dst).sum(-1)`` ``[N, H]`` of
+    features ``h [N, H, C]`` (one product with :func:`attention_matrix`)."""
+    heads = h.size(1)
+    logits = torch.nn.functional.linear(h.reshape(h.size(0), -1), attention_matrix(att_src, att_dst))
+    return logits[:, :heads], logits[:, heads:]
+
+
+class _Attention(torch.autograd.Function):
+    """GAT's attention and aggregation in one function (see :func:`attention`).
+
+    Saved for the backward pass: ``x`` (which the layer's projection produced and its backward
+    pass does not keep), the logits ``[N, 2H]`` and the attention weights ``[E, H]``; the
+    scores before the LeakyReLU are recomputed from the logits. No other per-edge tensor
+    outlives the forward pass, the ones computed there are updated in place, and the logits'
+    share of the gradient of ``x`` is added to the aggregation's in place."""
+
+    @staticmethod
+    def forward(ctx, adj: Adjacency, x: Tensor, att: Tensor,  # type: ignore[override]
+                negative_slope: float) -> Tensor:
+        heads = x.size(1)
+        logits = torch.nn.functional.linear(x.reshape(x.size(0), -1), att)
+        a_src, a_dst = logits[:, :heads], logits[:, heads:]
+        alpha = torch.nn.functional.leaky_relu_(a_src[adj.col] + a_dst[adj.row], negative_slope)
+        # segment_softmax's operations, in place
+        peak = alpha.new_full((adj.num_dst, heads), float("-inf"))
+        peak = peak.scatter_reduce_(0, adj.row.unsqueeze(-1).expand_as(alpha), alpha, "amax")
+        alpha.sub_(peak[adj.row]).exp_()
+        total = alpha.new_zeros((adj.num_dst, heads)).index_add_(0, adj.row, alpha)
+        alpha.div_(total.add_(1e-16)[adj.row])
+        ctx.adj, ctx.negative_slope = adj, negative_slope
+        ctx.save_for_backward(x, att, logits, alpha)
+        return _heads_matmul(adj, alpha, x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        x, att, logits, alpha = ctx.saved_tensors
+        adj: Adjacency = ctx.adj
+        heads = x.size(1)
+        a_src, a_dst = logits[:, :heads], logits[:, heads:]
+        # softmax: d score_e = alpha_e * (d alpha_e - sum over the destination's edges of alpha * d alpha)
+        d = _heads_sddmm(adj, grad, x).mul_(alpha)
+        total = d.new_zeros((adj.num_dst, heads)).index_add_(0, adj.row, d)
+        d.sub_(alpha * total[adj.row])
+        # LeakyReLU, at the recomputed scores
+        d = torch.where(a_src[adj.col] + a_dst[adj.row] > 0, d, d * ctx.negative_slope)
+        grad_logits = logits.new_zeros(logits.shape)
+        grad_logits[:, :heads].index_add_(0, adj.col, d)
+        grad_logits[:, heads:].index_add_(0, adj.row, d)
+        grad_x = grad_att = None
+        if ctx.needs_input_grad[1]:
+            grad_x = _heads_matmul(adj, alpha, grad, transpose=True)
+            grad_x.view(x.size(0), -1).addmm_(grad_logits, att)
+        if ctx.needs_input_grad[2]:
+            grad_att = grad_logits.t() @ x.reshape(x.size(0), -1)
+        return None, grad_x, grad_att, None
+
+
+def attention(adj: Adjacency, x: Tensor, att_src: Tensor, att_dst: Tensor,
+              negative_slope: float = 0.2) -> Tensor:
+    r"""GAT's attention and aggregation (PyG's ``GATConv`` after its projection, with one graph
+    and no edge features): ``out [N_dst, H, C]`` from projected features ``x [N_src, H, C]``
+    and the attention vectors ``att_src``, ``att_dst`` ``[1, H, C]``.
+
+    .. math::
+        \alpha_{j \to i} = \mathrm{softmax}_j\big(\mathrm{LeakyReLU}(\langle x_j, att_{src}\rangle
+        + \langle x_i, att_{dst}\rangle)\big), \qquad out_i = \sum_j \alpha_{j \to i} \, x_j
+
+    per head, as ``spmm(adj, segment_softmax(leaky_relu(a_src[col] + a_dst[row]), adj), x)``
+    with :func:`attention_logits` computes it, in one autograd function: of the per-edge
+    tensors only the attention weights ``[E, H]`` are kept for the backward pass, and no
+    per-node tensor besides ``x`` (see :class:`_Attention`).
+    """
+    if x.dim() != 3 or x.size(0) != adj.num_src or adj.num_dst > adj.num_src:
+        raise ValueError(f"attention needs x [num_src, H, C] over an adjacency with at most as many "
+                         f"destinations as sources; got x {tuple(x.shape)} for {adj}")
+    return _Attention.apply(adj, x, attention_matrix(att_src, att_dst).to(x.dtype), float(negative_slope))
+
+
+__all__ = ["Adjacency", "spmm", "segment_softmax", "attention", "attention_logits",
+           "attention_matrix", "as_adjacency", "SameInputs", "ToAdjacency"]

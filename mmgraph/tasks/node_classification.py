@@ -16,6 +16,7 @@ from mmgraph.data.graph import homogeneous_view, split_indices
 from mmgraph.data.sampler import check_backend
 from mmgraph.data.splits import make_split
 from mmgraph.errors import ConfigError, DataError
+from mmgraph.nn.trim import HopGraph
 from mmgraph.tasks.base import Metrics, Task, edge_types_arg, graph_input
 
 
@@ -33,6 +34,12 @@ class NodeClassification(Task):
             evaluates on full neighbourhoods, i.e. exactly the full-batch predictions).
         sampler: ``"auto"`` (PyG's NeighborLoader when pyg-lib or torch-sparse is installed,
             else the vectorised pure-PyTorch sampler), ``"pyg"`` or ``"torch"``.
+        trim_layers: in mini-batches, hand models whose ``supports_trimming`` is true (GCN,
+            GraphSAGE) the sampled subgraph as a :class:`~mmgraph.nn.trim.HopGraph`, so that each
+            layer computes only the nodes later layers need (the last layer: the seeds). The
+            seeds' outputs are unchanged (evaluation gives the same predictions); in training,
+            BatchNorm's batch statistics then cover the nodes each layer computes, as with
+            DGL's blocks, instead of every sampled node.
         correct_and_smooth: ``None`` (off), ``True`` (defaults below) or a dict of the
             arguments of PyG's :class:`~torch_geometric.nn.models.CorrectAndSmooth` (Huang et
             al., ICLR 2021): every evaluation turns the model's class probabilities into C&S
@@ -56,7 +63,7 @@ class NodeClassification(Task):
                  batch_size: int | None = None, num_neighbors: Sequence[int] = (15, 10),
                  eval_batch_size: int | None = None,
                  eval_num_neighbors: Sequence[int] | None = None, sampler: str = "auto",
-                 correct_and_smooth: bool | dict | None = None):
+                 correct_and_smooth: bool | dict | None = None, trim_layers: bool = True):
         super().__init__()
         self.label_smoothing = number("task.label_smoothing", label_smoothing, 0.0, 1.0)
         self.edge_types = edge_types_arg(edge_types)
@@ -67,6 +74,7 @@ class NodeClassification(Task):
         self.eval_num_neighbors = (self.num_neighbors if eval_num_neighbors is None else integers(
             "task.eval_num_neighbors", eval_num_neighbors, -1, example="[-1,-1]"))
         self.sampler = check_backend(sampler, "task.sampler")
+        self.trim_layers = boolean("task.trim_layers", trim_layers)
         self.correct_and_smooth = _cs_options(correct_and_smooth)
         if self.correct_and_smooth and self.batch_size:
             raise ConfigError("task.correct_and_smooth post-processes full-graph predictions; "
@@ -189,6 +197,7 @@ class NodeClassification(Task):
             out["minibatch"] = {"num_neighbors": self.num_neighbors,
                                 "eval_batch_size": self.eval_batch_size,
                                 "eval_num_neighbors": self.eval_num_neighbors,
+                                "trim_layers": self.trim_layers,
                                 "sampler": (self._loaders["train"].backend if self._loaders
                                             else self.sampler)}
         return out
@@ -236,7 +245,12 @@ class NodeClassification(Task):
         n_id = batch.n_id.to(self.device)
         mask = self.modality_mask[n_id] if self.modality_mask is not None else None
         x = batch.x.to(self.device)
-        graph = graph_input(model, batch.edge_index.to(self.device), x.size(0))  # sparse products
+        if self.trim_layers and getattr(distributed.unwrap(model), "supports_trimming", False) \
+                and hasattr(batch, "num_sampled_nodes"):  # each layer only the nodes it needs
+            graph = HopGraph(batch.edge_index.to(self.device), batch.num_sampled_nodes,
+                             batch.num_sampled_edges)
+        else:
+            graph = graph_input(model, batch.edge_index.to(self.device), x.size(0))  # sparse products
         out = self._forward(model, x, graph, mask)
         return out[:batch.batch_size]
 

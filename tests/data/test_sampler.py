@@ -220,7 +220,8 @@ def test_minibatch_evaluation_with_full_fanout_equals_full_batch():
     described = mini.describe()
     assert described["batch_size"] == 7 and full.describe()["batch_size"] is None
     assert described["minibatch"] == {"num_neighbors": [15, 10], "eval_batch_size": 5,
-                                      "eval_num_neighbors": [-1, -1], "sampler": "torch"}
+                                      "eval_num_neighbors": [-1, -1], "trim_layers": True,
+                                      "sampler": "torch"}
 
 
 def test_minibatch_training_is_reproducible_and_steps_once_per_batch():

@@ -126,6 +126,47 @@ def test_per_head_spmm_matches_one_product_per_head():
         spmm(adj, values, x[:, :2])
 
 
+def test_attention_is_the_step_by_step_computation_in_one_function():
+    import torch.nn.functional as F
+    from mmgraph.nn.sparse import attention, attention_logits
+
+    # a node without incoming edges (39) and duplicate edges included
+    ei = random_graph()
+    ei = ei[:, ei[1] != 39]
+    adj = Adjacency.from_edge_index(ei, 40)
+    torch.manual_seed(0)
+    x = torch.randn(40, 3, 5, dtype=torch.double, requires_grad=True)
+    att_src = torch.randn(1, 3, 5, dtype=torch.double, requires_grad=True)
+    att_dst = torch.randn(1, 3, 5, dtype=torch.double, requires_grad=True)
+    inputs = (x, att_src, att_dst)
+    a_src, a_dst = attention_logits(x, att_src, att_dst)
+    assert torch.allclose(a_src, (x * att_src).sum(-1)) and torch.allclose(a_dst, (x * att_dst).sum(-1))
+    alpha = segment_softmax(F.leaky_relu(a_src[adj.col] + a_dst[adj.row], 0.2), adj)
+    ref = spmm(adj, alpha, x)
+    out = attention(adj, *inputs, 0.2)
+    assert torch.allclose(out, ref) and not out[39].any()
+    grads = torch.autograd.grad(out.square().sum(), inputs)
+    ref_grads = torch.autograd.grad(ref.square().sum(), inputs)
+    assert all(torch.allclose(g, r) for g, r in zip(grads, ref_grads))
+    assert torch.autograd.gradcheck(lambda *args: attention(adj, *args, 0.2), inputs)
+    with pytest.raises(ValueError, match="attention needs"):
+        attention(adj, x[:30], att_src, att_dst)
+
+
+def test_gat_layer_with_attention_dropout_trains_on_an_adjacency():
+    torch.manual_seed(0)
+    conv = GATLayer(16, 4, heads=3, dropout=0.5)
+    ei = random_graph()
+    adj = Adjacency.from_edge_index(ei, 40)
+    x = torch.randn(40, 16)
+    out = conv(x, adj)  # training: dropout on the attention weights, then the per-head product
+    out.square().sum().backward()
+    assert out.shape == (40, 12) and torch.isfinite(out).all()
+    assert conv.att_src.grad is not None and conv.att_src.grad.abs().sum() > 0
+    conv.eval()
+    assert torch.allclose(conv(x, adj), conv(x, ei), atol=1e-5)
+
+
 def test_gcn_norm_matches_pyg_and_follows_the_dtype():
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
