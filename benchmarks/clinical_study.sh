@@ -8,6 +8,7 @@
 # the script resumes where a previous invocation stopped. The tables:
 #
 #   bash benchmarks/clinical_study.sh [OUT]
+#   MECHANISM=mnar_outcome RATES=0.5 bash benchmarks/clinical_study.sh [OUT]   # not at random: rows <cohort>/mnar_outcome_0.5/<model>
 #   .venv/bin/python benchmarks/clinical_tables.py results/clinical --out benchmarks/results/clinical_study.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ OUT=${1:-results/clinical}
 PY=${PY:-.venv/bin/python}
 COHORTS=${COHORTS:-"breast_cancer hepatocellular nki70 ovarian"}
 RATES=${RATES:-"0 0.3 0.5 0.7"}
+MECHANISM=${MECHANISM:-mcar}   # mcar | mnar_outcome | mnar_covariate (task.missing.mechanism)
 COMMON=(task.folds=5 task.repeats=2 trainer.progress=false)
 row() {  # row <folder> <overrides...>
   local dir=$OUT/$1; shift
@@ -25,12 +27,16 @@ row() {  # row <folder> <overrides...>
 for rate in $RATES; do
   for cohort in $COHORTS; do
     miss=(dataset=$cohort task.missing.rate=$rate)
-    row "$cohort/missing_$rate/coxph" "${miss[@]}" model=coxph
-    row "$cohort/missing_$rate/rsf" "${miss[@]}" model=rsf
-    row "$cohort/missing_$rate/prompted" "${miss[@]}" model=prompted
-    row "$cohort/missing_$rate/mlp-concat" "${miss[@]}" model=mlp fusion=concat model.module.hidden_channels=64
-    row "$cohort/missing_$rate/mlp-late" "${miss[@]}" model=mlp fusion=late model.module.hidden_channels=64
-    row "$cohort/missing_$rate/rgcn" "${miss[@]}" model=rgcn model.module.hidden_channels=64
-    row "$cohort/missing_$rate/hgt" "${miss[@]}" model=hgt model.module.hidden_channels=64
+    setting=missing_$rate
+    if [ "$MECHANISM" != mcar ]; then
+      miss+=(task.missing.mechanism=$MECHANISM); setting=${MECHANISM}_$rate
+    fi
+    row "$cohort/$setting/coxph" "${miss[@]}" model=coxph
+    row "$cohort/$setting/rsf" "${miss[@]}" model=rsf
+    row "$cohort/$setting/prompted" "${miss[@]}" model=prompted
+    row "$cohort/$setting/mlp-concat" "${miss[@]}" model=mlp fusion=concat model.module.hidden_channels=64
+    row "$cohort/$setting/mlp-late" "${miss[@]}" model=mlp fusion=late model.module.hidden_channels=64
+    row "$cohort/$setting/rgcn" "${miss[@]}" model=rgcn model.module.hidden_channels=64
+    row "$cohort/$setting/hgt" "${miss[@]}" model=hgt model.module.hidden_channels=64
   done
 done

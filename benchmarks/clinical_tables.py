@@ -1,6 +1,7 @@
 """The tables of models/clinical.md from the run folders of clinical_study.sh.
 
-One table per cohort: a row per model or peer, a column per simulated missingness rate, each cell
+One table per cohort: a row per model or peer, a column per simulated missingness setting (rates
+completely at random, ``missing_<rate>``; then not at random, ``mnar_outcome_<rate>``), each cell
 the test C-index (x100, mean ± std over the cross-validation folds; the fixed-horizon AUC in a
 second table). Then the goal check, against each peer (none is picked as "the best" by its test
 values): on complete data (rate 0), the prompted model minus the peer (paired over the same
@@ -36,6 +37,20 @@ def paired_runs(a: dict[int, float], b: dict[int, float]) -> dict[str, float]:
     return paired([100 * (a[k] - b[k]) for k in a if k in b])
 
 
+MECHANISMS = {"missing": "missing", "mnar_outcome": "MNAR (outcome)", "mnar_covariate": "MNAR (covariate)"}
+
+
+def columns(folder: Path) -> list[tuple[str, str]]:
+    """``(subfolder, label)`` of a cohort's settings: ``missing_<rate>`` (completely at random)
+    by rate, then ``mnar_outcome_<rate>`` and ``mnar_covariate_<rate>`` (not at random) by rate."""
+    out = []
+    for mech, label in MECHANISMS.items():
+        rates = [p.name.removeprefix(mech + "_") for p in folder.glob(f"{mech}_*") if p.is_dir()]
+        rates = [r for r in rates if r.replace(".", "", 1).isdigit()]
+        out += [(f"{mech}_{r}", f"{float(r):.0%} {label}") for r in sorted(rates, key=float)]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path)
@@ -43,48 +58,50 @@ def main() -> None:
     args = ap.parse_args()
     lines = _provenance.header(f"Clinical study tables from {args.root}")
     lines += ["The runs' own commits, dates and machines are in their records (runs/seed_*.json). "
-              "Cells: test metric x100, mean ± std over the cross-validation runs (folds x repeats).", ""]
+              "Cells: test metric x100, mean ± std over the cross-validation runs (folds x repeats). "
+              "'missing': completely at random; 'MNAR (outcome)': patients with worse outcomes lose "
+              "a modality more often (task.missing.mechanism=mnar_outcome).", ""]
     cohorts = sorted(p.name for p in args.root.iterdir() if p.is_dir() and any(p.glob("missing_*")))
     for cohort in cohorts:
-        rates = sorted((p.name.removeprefix("missing_") for p in (args.root / cohort).glob("missing_*")), key=float)
-        runs = {(m, r): per_seed(args.root / cohort / f"missing_{r}" / m, "c_index") for m in MODELS for r in rates}
-        aucs = {(m, r): per_seed(args.root / cohort / f"missing_{r}" / m, "auc_h") for m in MODELS for r in rates}
+        cols = columns(args.root / cohort)
+        runs = {(m, c): per_seed(args.root / cohort / c / m, "c_index") for m in MODELS for c, _ in cols}
+        aucs = {(m, c): per_seed(args.root / cohort / c / m, "auc_h") for m in MODELS for c, _ in cols}
         for title, table in (("C-index", runs), ("AUC at the horizon", aucs)):
             lines += [f"### {cohort}: test {title}", "",
-                      "| model | " + " | ".join(f"{float(r):.0%} missing" for r in rates) + " |",
-                      "|---|" + "---|" * len(rates)]
+                      "| model | " + " | ".join(label for _, label in cols) + " |",
+                      "|---|" + "---|" * len(cols)]
             for m in MODELS:
-                if any(table[(m, r)] for r in rates):
-                    lines.append(f"| {m} | " + " | ".join(cell(table[(m, r)]) for r in rates) + " |")
+                if any(table[(m, c)] for c, _ in cols):
+                    lines.append(f"| {m} | " + " | ".join(cell(table[(m, c)]) for c, _ in cols) + " |")
             lines.append("")
-        not_run = [f"{m}@{r}" for m in MODELS for r in rates if not runs[(m, r)]]
+        not_run = [f"{m}@{c}" for m in MODELS for c, _ in cols if not runs[(m, c)]]
         if not_run:
             lines += [f"Not run yet: {', '.join(not_run)}.", ""]
-        lines += goal(cohort, rates, runs)
+        lines += goal(cohort, cols, runs)
     _provenance.emit(lines, args.out)
 
 
-def goal(cohort: str, rates: list[str], runs: dict) -> list[str]:
+def goal(cohort: str, cols: list[tuple[str, str]], runs: dict) -> list[str]:
     """The goal check for one cohort, paired over the same folds, against every peer (no peer is
-    chosen as "the best" by its test values)."""
-    base = rates[0]
+    chosen as "the best" by its test values); the first column is complete data."""
+    (base, base_label), rest = cols[0], cols[1:]
     peers = [p for p in PEERS if runs[(p, base)]]
-    if not runs[("prompted", base)] or not peers:
+    if base != "missing_0" or not runs[("prompted", base)] or not peers:
         return []
     out = [f"Goal check ({cohort}), C-index x100 paired over folds, against each peer:"]
     for peer in peers:
-        out.append(f"- {float(base):.0%} missing: prompted - {peer} = "
+        out.append(f"- {base_label}: prompted - {peer} = "
                    f"{describe(paired_runs(runs[('prompted', base)], runs[(peer, base)]))}")
-        for r in rates[1:]:
-            if not runs[("prompted", r)] or not runs[(peer, r)]:
+        for c, label in rest:
+            if not runs[("prompted", c)] or not runs[(peer, c)]:
                 continue
-            lost_p = paired_runs(runs[("prompted", base)], runs[("prompted", r)])
-            lost_b = paired_runs(runs[(peer, base)], runs[(peer, r)])
-            gap = {k: runs[("prompted", r)][k] - runs[(peer, r)][k] for k in runs[("prompted", r)]
-                   if k in runs[(peer, r)]}
+            lost_p = paired_runs(runs[("prompted", base)], runs[("prompted", c)])
+            lost_b = paired_runs(runs[(peer, base)], runs[(peer, c)])
+            gap = {k: runs[("prompted", c)][k] - runs[(peer, c)][k] for k in runs[("prompted", c)]
+                   if k in runs[(peer, c)]}
             gap0 = {k: runs[("prompted", base)][k] - runs[(peer, base)][k] for k in runs[("prompted", base)]
                     if k in runs[(peer, base)]}
-            out.append(f"  - {float(r):.0%} missing: lost from 0 %: prompted {describe(lost_p)}, {peer} "
+            out.append(f"  - {label}: lost from complete data: prompted {describe(lost_p)}, {peer} "
                        f"{describe(lost_b)}; prompted's loss minus {peer}'s: "
                        f"{describe(paired_runs(gap0, gap))}, beyond noise: {beyond_noise(paired_runs(gap0, gap))}")
     return out + [""]
