@@ -9,6 +9,7 @@
 #
 #   bash benchmarks/clinical_study.sh [OUT]
 #   MECHANISM=mnar_outcome RATES=0.5 bash benchmarks/clinical_study.sh [OUT]   # not at random: rows <cohort>/mnar_outcome_0.5/<model>
+#   MECHANISM=mnar_outcome WHERE=train RATES=0.5 bash benchmarks/clinical_study.sh [OUT]   # training folds only: mnar_outcome-train_0.5
 #   .venv/bin/python benchmarks/clinical_tables.py results/clinical --out benchmarks/results/clinical_study.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ PY=${PY:-.venv/bin/python}
 COHORTS=${COHORTS:-"breast_cancer hepatocellular nki70 ovarian"}
 RATES=${RATES:-"0 0.3 0.5 0.7"}
 MECHANISM=${MECHANISM:-mcar}   # mcar | mnar_outcome | mnar_covariate (task.missing.mechanism)
+WHERE=${WHERE:-both}           # both | train | test (task.missing.where); rows <mechanism>-<where>_<rate>
 COMMON=(task.folds=5 task.repeats=2 trainer.progress=false)
 row() {  # row <folder> <overrides...>
   local dir=$OUT/$1; shift
@@ -30,6 +32,9 @@ for rate in $RATES; do
     setting=missing_$rate
     if [ "$MECHANISM" != mcar ]; then
       miss+=(task.missing.mechanism=$MECHANISM); setting=${MECHANISM}_$rate
+    fi
+    if [ "$WHERE" != both ]; then
+      miss+=(task.missing.where=$WHERE); setting=${setting%_"$rate"}-${WHERE}_$rate
     fi
     row "$cohort/$setting/coxph" "${miss[@]}" model=coxph
     row "$cohort/$setting/rsf" "${miss[@]}" model=rsf

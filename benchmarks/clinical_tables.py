@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -41,14 +42,17 @@ MECHANISMS = {"missing": "missing", "mnar_outcome": "MNAR (outcome)", "mnar_cova
 
 
 def columns(folder: Path) -> list[tuple[str, str]]:
-    """``(subfolder, label)`` of a cohort's settings: ``missing_<rate>`` (completely at random)
-    by rate, then ``mnar_outcome_<rate>`` and ``mnar_covariate_<rate>`` (not at random) by rate."""
-    out = []
-    for mech, label in MECHANISMS.items():
-        rates = [p.name.removeprefix(mech + "_") for p in folder.glob(f"{mech}_*") if p.is_dir()]
-        rates = [r for r in rates if r.replace(".", "", 1).isdigit()]
-        out += [(f"{mech}_{r}", f"{float(r):.0%} {label}") for r in sorted(rates, key=float)]
-    return out
+    """``(subfolder, label)`` of a cohort's settings, ``<mechanism>[-<where>]_<rate>``: completely
+    at random (``missing_<rate>``) by rate first, then not at random (``mnar_outcome_<rate>``;
+    ``-train`` / ``-test`` when only those folds lose modalities)."""
+    found = []
+    for p in folder.iterdir():
+        m = re.fullmatch(r"(missing|mnar_outcome|mnar_covariate)(?:-(train|test))?_([0-9.]+)", p.name)
+        if p.is_dir() and m:
+            mech, where, rate = m.group(1), m.group(2) or "", m.group(3)
+            label = f"{float(rate):.0%} {MECHANISMS[mech]}" + (f", {where} folds only" if where else "")
+            found.append(((list(MECHANISMS).index(mech), where, float(rate)), p.name, label))
+    return [(name, label) for _, name, label in sorted(found)]
 
 
 def main() -> None:
