@@ -294,7 +294,7 @@ class Side:
             if self.model == "sage":
                 edge_index = with_self_loops(edge_index, num_nodes)
             self.graph = ours_graph(edge_index, num_nodes, model)
-            self.aggregated_edges = aggregated_edges(self.model, self.graph)
+            self.aggregated_edges = aggregated_edges(self.model, self.graph, num_nodes)
         return time.perf_counter() - start
 
     def forward(self, model: nn.Module, x: Tensor) -> Tensor:
@@ -312,13 +312,12 @@ def with_self_loops(edge_index: Tensor, num_nodes: int) -> Tensor:
     return torch.cat([edge_index[:, keep], loops], dim=1)
 
 
-def aggregated_edges(model: str, graph: Any) -> int:
+def aggregated_edges(model: str, graph: Any, num_nodes: int) -> int:
     """Edges our layer of ``model`` aggregates over, given the graph argument it is called with."""
     if isinstance(graph, Tensor):
-        n = int(graph.size(1))
         if model in ("gcn", "gat"):  # PyG's layers remove self loops and add one per node
-            n = int((graph[0] != graph[1]).sum()) + int(graph.max()) + 1
-        return n
+            return int((graph[0] != graph[1]).sum()) + num_nodes
+        return int(graph.size(1))
     return int((graph.with_self_loops() if model in ("gcn", "gat") else graph).num_edges)
 
 

@@ -87,22 +87,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance  # noqa: E402
+from dgl_parity import _status_mb, set_threads  # noqa: E402  (one copy of each helper)
 
 SIDES = ("ours", "trim", "dgl")
 LABELS = {"ours": "ours", "trim": "ours, trimmed layers", "dgl": "DGL"}
-
-
-def _status_mb(field: str) -> float:
-    """``VmHWM`` (peak RSS) or ``VmRSS`` of this process, MiB."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def mib(*tensors) -> float:
@@ -369,18 +357,6 @@ def run_dgl(data, args: argparse.Namespace, stage: Stages) -> dict[str, Any]:
     return res
 
 
-def set_threads(n: int | None, side: str) -> int:
-    import torch
-
-    if n:
-        torch.set_num_threads(n)
-    n = torch.get_num_threads()
-    if side == "dgl":
-        import dgl.utils
-        dgl.utils.set_num_threads(n)
-    return n
-
-
 def worker(args: argparse.Namespace) -> None:
     """One side in this process: load the graph, measure, write the JSON result."""
     warnings.filterwarnings("ignore", message=".*(torch.jit.script|Sparse CSR|CPU affinity).*")
@@ -391,7 +367,7 @@ def worker(args: argparse.Namespace) -> None:
         tune_malloc()
     import torch
 
-    threads = set_threads(args.threads, side)
+    threads = set_threads(args.threads, with_dgl=side == "dgl")
     if side == "dgl":
         import dgl  # noqa: F401  (imported before the graph is loaded, as ours imports torch_geometric)
     import torch_geometric  # noqa: F401
