@@ -80,7 +80,9 @@ participant: the same epoch's matrix products alone (forward ``X W`` per layer, 
 ``X^T G`` per layer and ``G W^T`` below the top layer) on random matrices of the same shapes.
 (2) Peak RSS for every model and mode: each side in its own subprocess (the same tensors loaded
 from a temporary file, the graph built, ``--warmup`` + 2 epochs), ``VmHWM`` of that process, and
-its increase over the RSS just before the first epoch. (3) Test accuracy after MAGB's full
+its increase over the RSS just before the first epoch; ``--memory-repeats`` (default 3) such
+subprocesses per side, alternating, and their median (one peak varies by a few hundred MiB from
+run to run with how glibc's heap fragments). (3) Test accuracy after MAGB's full
 schedule (AdamW at lr 0.005, ReduceLROnPlateau(0.5, ``--lr-patience`` 100) on the training loss,
 evaluation every epoch, early stopping after ``--patience`` 100 epochs without a better
 validation accuracy, at most ``--epochs-acc`` 1000), dropout mode ``--acc-mode`` (default
@@ -474,20 +476,30 @@ def accuracy_model(model_name: str, g: dict, args: argparse.Namespace) -> dict[s
 
 
 def memory_model(model_name: str, mode: str, graph_file: str, args: argparse.Namespace) -> dict[str, dict]:
-    """Peak RSS of each side in its own subprocess (this script with ``--_worker``)."""
+    """Peak RSS of each side in its own subprocess (this script with ``--_worker``), ``--memory-repeats``
+    times per side, the order alternating; the median peak is reported, with every peak kept."""
+    runs: dict[str, list[dict]] = {"ours": [], "dgl": []}
+    for r in range(args.memory_repeats):
+        for name in (("ours", "dgl") if r % 2 == 0 else ("dgl", "ours")):
+            job = {"side": name, "model": model_name, "mode": mode, "graph_file": graph_file, "args": vars(args)}
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", json.dumps(job)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                print(f"  {name}: memory worker failed (rc {proc.returncode}): {' | '.join(tail)}", flush=True)
+                continue
+            run = json.loads(proc.stdout.strip().splitlines()[-1])
+            runs[name].append(run)
+            print(f"  {name:<4s}: peak RSS {run['peak_mb']:,.0f} MiB (before the first epoch "
+                  f"{run['base_mb']:,.0f} MiB)", flush=True)
     res = {}
-    for name in ("ours", "dgl"):
-        job = {"side": name, "model": model_name, "mode": mode, "graph_file": graph_file, "args": vars(args)}
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", json.dumps(job)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            print(f"  {name}: memory worker failed (rc {proc.returncode}): {' | '.join(tail)}", flush=True)
-            res[name] = {"peak_mb": float("nan"), "base_mb": float("nan")}
+    for name, rs in runs.items():
+        if not rs:
+            res[name] = {"peak_mb": float("nan"), "base_mb": float("nan"), "peaks": []}
             continue
-        res[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"  {name:<4s}: peak RSS {res[name]['peak_mb']:,.0f} MiB (before the first epoch "
-              f"{res[name]['base_mb']:,.0f} MiB)", flush=True)
+        res[name] = {"peak_mb": statistics.median(r["peak_mb"] for r in rs),
+                     "base_mb": statistics.median(r["base_mb"] for r in rs),
+                     "peaks": [r["peak_mb"] for r in rs]}
     return res
 
 
@@ -562,6 +574,10 @@ def _mean_sd(v: list[float]) -> str:
     return f"{statistics.fmean(v):.2f} ± {sd:.2f}"
 
 
+def _span(values: list[float]) -> str:
+    return f"{min(values):,.0f}-{max(values):,.0f}" if values else "-"
+
+
 def speed_table(results: list[dict[str, Any]]) -> str:
     head = ["model", "dropout", "params ours / DGL", "edges aggregated ours / DGL",
             "ours ms/epoch (median / min)", "DGL ms/epoch (median / min)", "ratio (median)",
@@ -572,7 +588,9 @@ def speed_table(results: list[dict[str, Any]]) -> str:
         om, on = statistics.median(t["ours"]["times"]), min(t["ours"]["times"])
         dm, dn = statistics.median(t["dgl"]["times"]), min(t["dgl"]["times"])
         mem = ("not measured" if m is None else " / ".join(
-            f"{m[s]['peak_mb']:,.0f} (+{m[s]['peak_mb'] - m[s]['base_mb']:,.0f})" for s in ("ours", "dgl")))
+            f"{m[s]['peak_mb']:,.0f} (+{m[s]['peak_mb'] - m[s]['base_mb']:,.0f})" for s in ("ours", "dgl"))
+               + ("" if len(m["ours"].get("peaks", [])) < 2 else
+                  f"; range {_span(m['ours']['peaks'])} / {_span(m['dgl']['peaks'])}"))
         edges = " / ".join(t[s]["graph"].split(", ")[1].split(" ")[0] for s in ("ours", "dgl"))
         lines.append("| " + " | ".join([
             r["model"].upper(), r["mode"], f"{t['ours']['params']:,} / {t['dgl']['params']:,}", edges,
@@ -646,6 +664,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dgl-sage-init", choices=("dgl", "torch"), default="dgl",
                     help="DGL SAGE's linear layers: DGL's xavier init (as MAGB) or torch.nn.Linear's (as ours)")
     ap.add_argument("--threads", type=int, default=None, help="torch and DGL threads (default: torch's)")
+    ap.add_argument("--memory-repeats", type=int, default=3,
+                    help="peak-RSS subprocesses per side, model and mode (alternating; median reported)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
     ap.add_argument("--seed", type=int, default=0, help="graph and timing-model seed")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dgl_parity.md"))
@@ -695,7 +715,8 @@ def main(argv: list[str] | None = None) -> None:
                 res = {"model": m, "mode": mode, "time": time_model(m, mode, g, args, gemm), "memory": None}
                 del gemm
                 if not args.no_memory:
-                    print(f"[{m}, dropout {mode}] peak RSS, one subprocess per side", flush=True)
+                    print(f"[{m}, dropout {mode}] peak RSS, {args.memory_repeats} subprocess(es) per side, "
+                          "alternating", flush=True)
                     res["memory"] = memory_model(m, mode, graph_file, args)
                 results.append(res)
     accuracy: dict[str, Any] = {}
@@ -746,8 +767,9 @@ def main(argv: list[str] | None = None) -> None:
                          "## Time per epoch and peak memory", "", speed, "",
                          "Dropout modes: " + "; ".join(f"`{k}`: {v}" for k, v in MODES.items() if k in modes)
                          + ". ms per training epoch (forward + backward + AdamW step), median and minimum "
-                         "over the rounds; ratio = ours / DGL; peak RSS = VmHWM of a subprocess per side "
-                         "(in parentheses: its increase during training).", ""]
+                         "over the rounds; ratio = ours / DGL; peak RSS = VmHWM of a subprocess per side, the median "
+                         f"over {args.memory_repeats} such subprocesses per side (in parentheses: its increase "
+                         "during training; then the range of the peaks).", ""]
     if gemm:
         doc += ["## The GCN epoch against its dense products", "", gemm, "",
                 "The dense products: the matrix products of the same GCN's epoch (forward X W per layer; "
