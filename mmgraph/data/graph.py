@@ -220,6 +220,19 @@ def relations(data: HeteroData, node_type: str | None = None) -> list[EdgeType]:
     return [et for et in data.edge_types if et[0] == node_type and et[2] == node_type]
 
 
+def is_coalesced(edge_index: Tensor, num_nodes: int, chunk: int = 1 << 20) -> bool:
+    """Whether ``edge_index`` is sorted by (source, target) without duplicates, i.e. already
+    what :func:`torch_geometric.utils.coalesce` returns. Checked in chunks, so a 10M-edge graph
+    needs a few MiB of scratch rather than a sorted copy."""
+    m = edge_index.size(1)
+    for start in range(0, m, chunk):
+        part = edge_index[:, start:min(start + chunk + 1, m)]  # one edge of overlap
+        key = part[0] * num_nodes + part[1]
+        if not bool((key[1:] > key[:-1]).all()):
+            return False
+    return True
+
+
 def homogeneous_view(data: HeteroData, edge_types: Sequence[EdgeType | str] | None = None,
                      node_type: str | None = None) -> Data:
     """A homogeneous :class:`Data` of the target nodes for homogeneous GNNs.
@@ -243,7 +256,9 @@ def homogeneous_view(data: HeteroData, edge_types: Sequence[EdgeType | str] | No
     else:
         chosen = candidates
     n = store.num_nodes
-    if chosen:
+    if len(chosen) == 1 and is_coalesced(data[chosen[0]].edge_index, n):
+        edge_index = data[chosen[0]].edge_index  # shared, not copied: already what coalesce makes
+    elif chosen:
         edge_index = torch.cat([data[et].edge_index for et in chosen], dim=1)
         edge_index = coalesce(edge_index, num_nodes=n)
     else:

@@ -36,6 +36,7 @@ A model uses trimming when it is called with a :class:`HopGraph` as its graph; t
 """
 from __future__ import annotations
 
+import weakref
 from itertools import accumulate
 from typing import Sequence
 
@@ -122,7 +123,12 @@ class HopGraph:
                             f"{nodes}, edges {edges}")
         self.num_nodes = sum(nodes)
         self._check_order()
-        self._blocks: dict[tuple[int, int, int], Block] = {}
+        # Weak: a block refers to its HopGraph (for the degrees), and a strong cache here would
+        # make a reference cycle that keeps every batch's tensors alive until Python's cyclic
+        # garbage collector happens to run (some 4 MiB a batch at 1M nodes, hundreds of MiB of
+        # peak memory over an epoch). A block lives as long as a layer or autograd uses it.
+        self._blocks: weakref.WeakValueDictionary[tuple[int, int, int], Block] = \
+            weakref.WeakValueDictionary()
         self._degree: dict[bool, Tensor] = {}
 
     @property
@@ -168,12 +174,13 @@ class HopGraph:
     def layer(self, layer: int, num_layers: int) -> Block:
         """The block of ``layer`` (0-based) of a ``num_layers``-layer model (built once)."""
         key = self.sizes(layer, num_layers)
-        if key not in self._blocks:
+        block = self._blocks.get(key)
+        if block is None:
             num_src, num_dst, num_edges = key
             block = Block.from_edge_index(self.edge_index[:, :num_edges], (num_src, num_dst))
             block.hops = self
             self._blocks[key] = block
-        return self._blocks[key]
+        return block
 
     def in_degree(self, self_loops: bool = False) -> Tensor:
         """In-degree of every node in the whole subgraph; with ``self_loops``, as after removing

@@ -145,10 +145,16 @@ class NodeClassification(Task):
     def _predict(self, model: nn.Module) -> torch.Tensor:
         if getattr(model, "is_hetero", False):
             return model(*self.hetero_inputs())
+        if self.graph is None:  # mini-batch mode: the whole graph is wanted only now
+            self.graph = graph_input(model, self.edge_index, self.x.size(0))
         return self._forward(model, self.x, self.graph, self.modality_mask)
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        self.graph = graph_input(model, self.edge_index, self.x.size(0))
+        # Mini-batches build their own graph per batch; the whole graph's sparse form (for a
+        # 10M-edge graph some 350 MiB, twice that while it is built) is made only when a
+        # full-graph forward asks for it.
+        self.graph = (None if self._loaders is not None
+                      else graph_input(model, self.edge_index, self.x.size(0)))
         return model
 
     def train_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> float:

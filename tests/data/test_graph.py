@@ -3,8 +3,8 @@ import torch
 import torch_geometric.transforms as T
 from torch_geometric.nn import to_hetero
 
-from mmgraph.data.graph import (RawList, add_feature, fingerprint, homogeneous_view, modalities,
-                                set_model_input, split_indices, tensor_digest)
+from mmgraph.data.graph import (RawList, add_feature, fingerprint, homogeneous_view, is_coalesced,
+                                modalities, set_model_input, split_indices, tensor_digest)
 from mmgraph.errors import DataError
 from mmgraph.nn import GraphSAGE
 from tests.conftest import fake_graph
@@ -59,6 +59,29 @@ def test_homogeneous_view_merges_relations(graph):
     assert both.train_mask.sum() == 10
     with pytest.raises(DataError, match="unknown relation 'cites'.*near"):
         homogeneous_view(graph, ["cites"])
+
+
+def test_is_coalesced_agrees_with_coalesce_and_the_view_shares_coalesced_edges(graph):
+    from torch_geometric.utils import coalesce
+
+    gen = torch.Generator().manual_seed(0)
+    for m in (0, 1, 9, 200):
+        raw = torch.randint(0, 12, (2, m), generator=gen)
+        done = coalesce(raw, num_nodes=12)
+        for chunk in (1, 2, 7, 1 << 20):  # chunk borders must not hide a step back
+            assert is_coalesced(done, 12, chunk=chunk)
+            assert is_coalesced(raw, 12, chunk=chunk) == torch.equal(raw, done)
+    assert not is_coalesced(torch.tensor([[0, 0], [1, 1]]), 2, chunk=1)  # a duplicate
+    assert not is_coalesced(torch.tensor([[0, 1, 0], [1, 0, 2]]), 3, chunk=2)
+    # one relation already coalesced: the view shares its storage instead of copying it
+    (et,) = [et for et in graph.edge_types if et[1] == "near"]
+    graph[et].edge_index = coalesce(graph[et].edge_index, num_nodes=graph["item"].num_nodes)
+    near = homogeneous_view(graph, ["near"])
+    assert near.edge_index.data_ptr() == graph[et].edge_index.data_ptr()
+    shuffled = graph[et].edge_index.flip(1)
+    graph[et].edge_index = shuffled
+    again = homogeneous_view(graph, ["near"])
+    assert torch.equal(again.edge_index, near.edge_index) and not torch.equal(shuffled, near.edge_index)
 
 
 def test_set_model_input_orders_and_errors(graph):

@@ -125,3 +125,39 @@ def test_the_task_trims_for_models_that_support_it_and_predicts_the_same():
         assert set(seen) == {Adjacency, expected}, cls.__name__
     with pytest.raises(Exception, match="trim_layers"):
         NodeClassification(batch_size=7, trim_layers="yes")
+
+
+def test_a_batch_is_freed_without_the_cyclic_garbage_collector():
+    """Blocks refer to their HopGraph, so the HopGraph must not hold its blocks strongly: a
+    cycle would keep every batch's tensors until ``gc`` runs (hundreds of MiB over an epoch)."""
+    import gc
+    import weakref
+
+    batch = _batches([4, 3])[0]
+    model = _model(GCN, 2)
+    gc.disable()
+    try:
+        graph = HopGraph(batch.edge_index, batch.num_sampled_nodes, batch.num_sampled_edges)
+        model(batch.x, graph).sum().backward()
+        again = graph.layer(0, 2)
+        assert graph.layer(0, 2) is again  # still cached while in use
+        alive = [weakref.ref(graph), weakref.ref(again)]
+        del graph, again
+        assert [ref() for ref in alive] == [None, None]
+    finally:
+        gc.enable()
+
+
+def test_minibatch_training_builds_no_whole_graph_adjacency():
+    """Mini-batches make their own graphs; the whole graph's sparse form is built only when a
+    full-graph forward asks for it."""
+    from mmgraph.tasks import NodeClassification
+    from tests.conftest import fake_graph
+
+    task = NodeClassification(batch_size=7, num_neighbors=[3, 2])
+    task.setup(fake_graph(num_nodes=60, num_classes=3), torch.device("cpu"))
+    model = task.wrap(GCN(**task.model_kwargs(), hidden_channels=8))
+    assert task.graph is None
+    task.train_epoch(model, torch.optim.Adam(model.parameters()))
+    assert task.graph is None and set(task.evaluate(model)) == {"train", "val", "test"}
+    assert task._predict(model).shape == (60, 3) and isinstance(task.graph, Adjacency)
