@@ -2,7 +2,7 @@
 
 Each row is one run folder (its summary.json and runs/seed_*.json): the model's choices, the
 context level, trainable parameters, training tokens per second and generated tokens per second
-(means over the seeds' records), and BLEU-4, ROUGE-L, CIDEr-D on test at the epoch selected on
+(means over the seeds' records), the torch threads the records name, and BLEU-4, ROUGE-L, CIDEr-D on test at the epoch selected on
 validation (mean ± std over seeds; BLEU-4 and ROUGE-L x100). Rows without a summary are listed
 as not run.
 
@@ -49,11 +49,14 @@ def row(folder: Path) -> str | None:
         return None
     s = json.loads(path.read_text())
     g = s.get("generation", {})
-    recs = [json.loads(p.read_text()).get("generation", {}) for p in sorted((folder / "runs").glob("seed_*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted((folder / "runs").glob("seed_*.json"))]
+    recs = [r.get("generation", {}) for r in records]
+    threads = sorted({r.get("machine", {}).get("torch_threads") for r in records} - {None})
     return (f"| {g.get('encoding', '?')} | {g.get('context', '?')} | {g.get('pe', '?')} | {g.get('peft', '?')} | "
             f"{s['runs']} | {g.get('trainable_parameters', 0):,} | "
             f"{_mean([r.get('train_tokens_per_second') for r in recs])} | "
             f"{_mean([r.get('generation_tokens_per_second') for r in recs])} | "
+            f"{', '.join(map(str, threads)) or '?'} | "
             f"{_cell(s['summary'], 'test/bleu4', 100)} | {_cell(s['summary'], 'test/rouge_l', 100)} | "
             f"{_cell(s['summary'], 'test/cider_d', 1)} | {_cell(s['summary'], 'val/rouge_l', 100)} |")
 
@@ -64,12 +67,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     lines = _provenance.header(f"Generation study tables from {args.root}")
-    lines += ["The runs' own commits, dates and machines are in their records (runs/seed_*.json).", ""]
+    lines += ["The runs' own commits, dates and machines are in their records (runs/seed_*.json). "
+              "The throughput columns depend on the torch threads a row ran with (the *threads* "
+              "column, from its records) and on what else the machine ran meanwhile: compare them "
+              "between rows of the same thread count only, as rough figures.", ""]
     for title, folders in TABLES.items():
         lines += [f"### {title}", "",
                   "| encoding | context | PE | fine-tuning | seeds | trainable parameters | train tokens/s "
-                  "| generated tokens/s | test BLEU-4 | test ROUGE-L | test CIDEr-D | val ROUGE-L |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| generated tokens/s | threads | test BLEU-4 | test ROUGE-L | test CIDEr-D | val ROUGE-L |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         missing = []
         for f in folders:
             r = row(args.root / f)
