@@ -86,6 +86,7 @@ def main() -> None:
         if missing:
             lines += ["", f"Not run yet: {', '.join(missing)}."]
         lines.append("")
+    lines += against_first(args.root)
     lines += goal_check(args.root)
     _provenance.emit(lines, args.out)
 
@@ -99,6 +100,29 @@ def merged(folder: Path, metric: str) -> dict[int, float]:
     for extra in sorted(folder.parent.glob(f"{folder.name}.seeds*")):
         out.update(per_seed(extra, metric))
     return out
+
+
+def against_first(root: Path) -> list[str]:
+    """Tables (b) and (c): every other row against the table's first row (SA-E, multimodal, LoRA,
+    no PE), paired by seed (the rows' own seeds, not the extra-seed folders)."""
+    lines = ["### (b) and (c) against their first row (SA-E, multimodal, LoRA, no PE; paired by seed)",
+             "", "| row | metric | row - first per seed | mean (95 % CI) | beyond noise? |",
+             "|---|---|---|---|---|"]
+    found = False
+    for folders in list(TABLES.values())[1:]:
+        first = root / folders[0]
+        for f in folders[1:]:
+            for key, name, scale in METRICS:
+                a, b = per_seed(root / f, key), per_seed(first, key)
+                seeds = sorted(set(a) & set(b))
+                if len(seeds) < 2:
+                    continue
+                found = True
+                diffs = [scale * (a[k] - b[k]) for k in seeds]
+                p = paired(diffs)
+                lines.append(f"| {f} | {name} | {', '.join(f'{d:+.2f}' for d in diffs)} | {describe(p)} | "
+                             f"{beyond_noise(p)} |")
+    return lines + [""] if found else []
 
 
 def goal_check(root: Path) -> list[str]:
