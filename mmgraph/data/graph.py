@@ -227,7 +227,7 @@ def is_coalesced(edge_index: Tensor, num_nodes: int, chunk: int = 1 << 20) -> bo
     m = edge_index.size(1)
     for start in range(0, m, chunk):
         part = edge_index[:, start:min(start + chunk + 1, m)]  # one edge of overlap
-        key = part[0] * num_nodes + part[1]
+        key = part[0].long() * num_nodes + part[1]  # int64: no overflow for int32 indices
         if not bool((key[1:] > key[:-1]).all()):
             return False
     return True
