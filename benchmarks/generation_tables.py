@@ -102,6 +102,19 @@ def merged(folder: Path, metric: str) -> dict[int, float]:
     return out
 
 
+def _paired_line(label: str, name: str, scale: float, a: dict[int, float],
+                 b: dict[int, float]) -> str | None:
+    """One table line: ``a - b`` per shared seed (scaled), their mean and 95 % t interval;
+    ``None`` with fewer than two shared seeds."""
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        return None
+    diffs = [scale * (a[k] - b[k]) for k in seeds]
+    p = paired(diffs)
+    return (f"| {label} | {name} | {', '.join(f'{d:+.2f}' for d in diffs)} | {describe(p)} | "
+            f"{beyond_noise(p)} |")
+
+
 def against_first(root: Path) -> list[str]:
     """Tables (b) and (c): every other row against the table's first row (SA-E, multimodal, LoRA,
     no PE), paired by seed (the rows' own seeds, not the extra-seed folders)."""
@@ -113,15 +126,10 @@ def against_first(root: Path) -> list[str]:
         first = root / folders[0]
         for f in folders[1:]:
             for key, name, scale in METRICS:
-                a, b = per_seed(root / f, key), per_seed(first, key)
-                seeds = sorted(set(a) & set(b))
-                if len(seeds) < 2:
-                    continue
-                found = True
-                diffs = [scale * (a[k] - b[k]) for k in seeds]
-                p = paired(diffs)
-                lines.append(f"| {f} | {name} | {', '.join(f'{d:+.2f}' for d in diffs)} | {describe(p)} | "
-                             f"{beyond_noise(p)} |")
+                line = _paired_line(f, name, scale, per_seed(root / f, key), per_seed(first, key))
+                if line:
+                    found = True
+                    lines.append(line)
     return lines + [""] if found else []
 
 
@@ -136,15 +144,10 @@ def goal_check(root: Path) -> list[str]:
     for enc in ("sa_e", "sa_te", "ca_e"):
         mm, none = root / "context" / f"{enc}-multimodal", root / "context" / f"{enc}-none"
         for key, name, scale in METRICS:
-            a, b = merged(mm, key), merged(none, key)
-            seeds = sorted(set(a) & set(b))
-            if len(seeds) < 2:
-                continue
-            found = True
-            diffs = [scale * (a[k] - b[k]) for k in seeds]
-            p = paired(diffs)
-            lines.append(f"| {enc} | {name} | {', '.join(f'{d:+.2f}' for d in diffs)} | {describe(p)} | "
-                         f"{beyond_noise(p)} |")
+            line = _paired_line(enc, name, scale, merged(mm, key), merged(none, key))
+            if line:
+                found = True
+                lines.append(line)
     if not found:
         return []
     return lines + ["", "BLEU-4 and ROUGE-L x100; CIDEr-D as the scorer gives it. Beyond noise: the 95 % "

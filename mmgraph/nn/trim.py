@@ -125,8 +125,8 @@ class HopGraph:
         self._check_order()
         # Weak: a block refers to its HopGraph (for the degrees), and a strong cache here would
         # make a reference cycle that keeps every batch's tensors alive until Python's cyclic
-        # garbage collector happens to run (some 4 MiB a batch at 1M nodes, hundreds of MiB of
-        # peak memory over an epoch). A block lives as long as a layer or autograd uses it.
+        # garbage collector happens to run (on large graphs, hundreds of MiB of peak memory over
+        # an epoch). A block lives as long as a layer or autograd uses it.
         self._blocks: weakref.WeakValueDictionary[tuple[int, int, int], Block] = \
             weakref.WeakValueDictionary()
         self._degree: dict[bool, Tensor] = {}
@@ -172,7 +172,8 @@ class HopGraph:
                 sum(self.num_sampled_edges[:min(hops + 1, h)]))
 
     def layer(self, layer: int, num_layers: int) -> Block:
-        """The block of ``layer`` (0-based) of a ``num_layers``-layer model (built once)."""
+        """The block of ``layer`` (0-based) of a ``num_layers``-layer model (built once while
+        something holds it)."""
         key = self.sizes(layer, num_layers)
         block = self._blocks.get(key)
         if block is None:

@@ -150,9 +150,8 @@ class NodeClassification(Task):
         return self._forward(model, self.x, self.graph, self.modality_mask)
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        # Mini-batches build their own graph per batch; the whole graph's sparse form (for a
-        # 10M-edge graph some 350 MiB, twice that while it is built) is made only when a
-        # full-graph forward asks for it.
+        # Mini-batches build their own graph per batch; the whole graph's sparse form (large on
+        # large graphs, more while it is built) is made only when a full-graph forward asks for it.
         self.graph = (None if self._loaders is not None
                       else graph_input(model, self.edge_index, self.x.size(0)))
         return model
