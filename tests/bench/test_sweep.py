@@ -237,3 +237,36 @@ def test_unreachable_storage_is_one_line(tmp_path):
     errors = [line for line in err.splitlines() if line.startswith("mmgraph.bench: error:")]
     assert len(errors) == 1 and "cannot open sweep.storage postgresql+psycopg2://nobody@127.0.0.1:1/none" in errors[0]
     assert "Traceback" not in err
+
+
+def _open_at_once(url, barrier, results):
+    from types import SimpleNamespace
+
+    from mmgraph.bench.sweep.storage import open_storage
+
+    settings = SimpleNamespace(storage=url, shown_storage=url, heartbeat=60, grace_period=120)
+    barrier.wait()
+    try:
+        open_storage(settings)
+        results.put("ok")
+    except Exception as exc:  # reported to the test
+        results.put(repr(exc)[:300])
+
+
+def test_processes_that_open_one_new_database_at_once_all_succeed(tmp_path):
+    """Workers, and anything else that reads the study (a dashboard, a second host), may open a new
+    database while it is being set up; the losers of that race must open it, not fail the sweep."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'{round_}.db'}"
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(url, barrier, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert outcomes == ["ok"] * 4, outcomes
+        assert optuna.get_all_study_names(url) == []  # a usable, empty storage

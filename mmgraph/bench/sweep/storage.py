@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from mmgraph.redact import redact
 log = logging.getLogger("mmgraph.sweep")
 
 HOST = socket.gethostname()
+_INIT_ATTEMPTS = 5  # opening a database that another process is setting up at the same moment
 
 
 def open_storage(settings: Settings):
@@ -39,16 +41,36 @@ def open_storage(settings: Settings):
     else:
         kwargs["pool_pre_ping"] = True
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=settings.heartbeat,
-                                              grace_period=settings.grace_period)
+        for attempt in range(_INIT_ATTEMPTS):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=settings.heartbeat,
+                                                      grace_period=settings.grace_period)
+            except Exception as exc:
+                if attempt + 1 == _INIT_ATTEMPTS or not _set_up_concurrently(exc):
+                    raise
+                log.debug("sweep.storage was being set up by another process (%s); opening it again", exc)
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
     except ImportError as exc:
         raise ConfigError(f"sweep.storage {settings.shown_storage}: the database driver is not installed "
                           f"({exc}); for PostgreSQL install mmgraph[postgres]") from exc
     except Exception as exc:  # SQLAlchemy's errors: bad URL, server not reachable, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot open sweep.storage {settings.shown_storage}: {redact(first)}") from exc
+
+
+def _set_up_concurrently(exc: BaseException) -> bool:
+    """Whether ``exc`` is what a process gets when another one creates the same new database at
+    that moment: both find its tables missing, or its version rows empty, and both add them; the
+    slower one then meets a table that exists or a row that breaks a unique constraint. The
+    database is set up by then, so opening it again succeeds."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError  # installed with optuna
+
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(exc, (OperationalError, ProgrammingError)) and "already exists" in str(exc)
 
 
 def open_study(cfg: DictConfig, settings: Settings, storage=None, offset: int = 0):
