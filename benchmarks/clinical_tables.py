@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance  # noqa: E402
 
 from _paired import beyond_noise, describe, paired, per_seed  # noqa: E402
-from mmgraph.bench.records import mean_std  # noqa: E402
+from mmgraph.metrics import mean_std  # noqa: E402
 
 MODELS = ["prompted", "rgcn", "hgt", "mlp-concat", "mlp-late", "coxph", "rsf"]
 PEERS = ["coxph", "rsf"]

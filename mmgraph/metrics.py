@@ -20,7 +20,9 @@ All metrics return Python floats.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+import statistics
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -172,6 +174,15 @@ def target_ranks(scores: Any, target: Any, ties: str = "mean") -> Tensor:
         return pessimistic.double() + 1.0
     optimistic = (scores > pos).sum(dim=1)
     return 0.5 * (optimistic + pessimistic).double() + 1.0
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and unbiased (n-1) standard deviation of the values that are not NaN; the std is NaN
+    for a single value, both are NaN for none."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
 
 
 def display_scale(metric: str) -> float:

@@ -116,3 +116,16 @@ def test_target_ranks_equals_pairwise_ranks():
     assert set(out) == {"mrr", "mr", "hits@5"} and 0 < out["mrr"] <= 1
     with pytest.raises(ValueError, match="unknown ranking metric"):
         summarize_ranks(ranks(pos, neg), ["auc"])
+
+
+def test_mean_std_is_numpys_with_one_degree_of_freedom_and_skips_nan():
+    import math
+
+    from mmgraph.metrics import mean_std
+
+    values = [0.81, 0.79, float("nan"), 0.84, 0.8]
+    clean = np.array([v for v in values if not math.isnan(v)])
+    mu, sd = mean_std(iter(values))
+    assert mu == pytest.approx(clean.mean()) and sd == pytest.approx(clean.std(ddof=1))
+    assert mean_std([0.5])[0] == 0.5 and math.isnan(mean_std([0.5])[1])
+    assert all(math.isnan(x) for x in mean_std([float("nan")]))

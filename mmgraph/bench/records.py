@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 import platform
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmgraph.metrics import display_scale
+from mmgraph.metrics import display_scale, mean_std
 from mmgraph.paths import repo_root
 from mmgraph.redact import redact
 
@@ -75,14 +74,6 @@ def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(redact(obj), indent=2, default=lambda o: redact(str(o))))
     tmp.replace(path)
-
-
-def mean_std(values: Iterable[float]) -> tuple[float, float]:
-    """Mean and unbiased (n-1) standard deviation; std is nan for a single value."""
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
 
 
 def summarize(runs: list[dict[str, Any]], metrics: Iterable[str], primary: str) -> dict[str, Any]:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from mmgraph.metrics import display_scale
+from mmgraph.metrics import display_scale, mean_std
 from mmgraph.report.collect import Collection, ReportError, RowKey, Run, SeedRecord
 from mmgraph.report.flags import Entry, Flag, reproducibility_flags
 
@@ -127,13 +126,6 @@ def resolve_metrics(requested: Sequence[str] | None, available: Sequence[str]) -
     return out
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
-
-
 def selected_test(record: dict[str, Any], metric: str) -> float:
     sel = record.get("selected", {}).get(metric)
     if not isinstance(sel, dict) or sel.get("test") is None:
@@ -172,7 +164,7 @@ def build_table(collection: Collection, metrics: Sequence[str] | None = None) ->
             pairs = [(rec.seed, selected_test(rec.data, m)) for _, rec in used]
             pairs = [(s, v) for s, v in pairs if not math.isnan(v)]
             if pairs:
-                mu, sd = _mean_std([v for _, v in pairs])
+                mu, sd = mean_std([v for _, v in pairs])
                 table.cells[(row, ds, m)] = Cell(mean=mu, std=sd, seeds=[s for s, _ in pairs],
                                                  scale=display_scale(m))
     mark_best(table)
