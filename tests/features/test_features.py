@@ -347,8 +347,11 @@ def test_cli_computes_then_loads(tmp_path):
 
 
 def test_cli_ctrl_c_says_what_was_saved_in_one_line_and_the_rerun_resumes(tmp_path):
-    """Ctrl-C as a terminal sends it: SIGINT to the whole process group, image workers included."""
-    args = ["dataset=synthetic", "dataset.loader.num_nodes=48", "dataset.loader.num_edges=100",
+    """Ctrl-C as a terminal sends it: SIGINT to the whole process group, image workers included.
+
+    The job is frozen (SIGSTOP) as soon as a few features are saved, so that the SIGINT lands in the
+    middle of it however fast the machine encodes the rest."""
+    args = ["dataset=synthetic", "dataset.loader.num_nodes=160", "dataset.loader.num_edges=300",
             "encoder=efficientnet_lite0", "modality=image", "batch_size=2", "num_workers=2", "progress=false"]
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -360,20 +363,25 @@ def test_cli_ctrl_c_says_what_was_saved_in_one_line_and_the_rerun_resumes(tmp_pa
         while time.time() < deadline and proc.poll() is None:
             found = list(cache.rglob("progress.json"))
             if found and json.loads(found[0].read_text() or "{}").get("done", 0) >= 4:
+                os.killpg(proc.pid, signal.SIGSTOP)
                 break
             time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read()[-2000:]
+        state = json.loads(found[0].read_text())
+        assert state["done"] < state["num_items"]  # frozen in the middle of the job
         os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGCONT)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == 130, (out[-1000:], err[-2000:])
     assert "Traceback" not in err and err.count("\n") == 1, err[-2000:]
     partial = next(cache.rglob("*.partial"))
-    done = json.loads((partial / "progress.json").read_text())["done"]
-    assert 4 <= done < 40
-    assert err == (f"mmgraph.features: interrupted: {done:,} of 40 image features saved in {partial}; "
+    progress = json.loads((partial / "progress.json").read_text())
+    done, total = progress["done"], progress["num_items"]
+    assert 4 <= done < total
+    assert err == (f"mmgraph.features: interrupted: {done:,} of {total:,} image features saved in {partial}; "
                    f"run the same command again to resume\n")
     assert out == ""
 
