@@ -355,9 +355,12 @@ def test_cli_ctrl_c_says_what_was_saved_in_one_line_and_the_rerun_resumes(tmp_pa
             "encoder=efficientnet_lite0", "modality=image", "batch_size=2", "num_workers=2", "progress=false"]
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # A shell that starts a job in the background (``pytest ... &``) ignores SIGINT for it, and its
+    # children inherit that; a terminal's foreground job does not, so the job starts as one would.
     proc = subprocess.Popen([sys.executable, "-m", "mmgraph.features", *args, f"cache_dir={cache}"], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None:
