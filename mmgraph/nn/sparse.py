@@ -5,7 +5,8 @@ it back to the destinations. On large graphs that costs ``E * d`` memory traffic
 dominates an epoch. :class:`Adjacency` stores the graph once as a compressed sparse row matrix
 (rows are destination nodes) together with its transpose, so that
 
-- aggregation is one sparse-dense product ``A @ X`` (:func:`spmm`),
+- aggregation is one sparse-dense product ``A @ X`` (:func:`spmm`; on CPU a compiled kernel,
+  :mod:`mmgraph.nn.cpu_spmm`, else torch's product),
 - the backward pass is another product with the precomputed transpose ``A^T @ G`` (no
   transposition, and for GCN no edge gathering at all),
 - the gradient with respect to edge weights (attention coefficients) is a sampled dense-dense
@@ -35,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from mmgraph.errors import DataError
+from mmgraph.nn.cpu_spmm import csr_spmm
 
 # "Sparse CSR tensor support is in beta state": the operations used here are stable ones.
 warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
@@ -150,6 +152,9 @@ class Adjacency:
 
         ``x`` may be a strided view such as one head ``h[:, k]`` of ``[N, H, C]`` features, and
         the product is written into ``out`` when given (it may be such a view too)."""
+        fast = csr_spmm(self.crow, self.col, values, x, (self.num_dst, self.num_src), out)
+        if fast is not None:
+            return fast
         a = torch.sparse_csr_tensor(self.crow, self.col, values, (self.num_dst, self.num_src),
                                      check_invariants=False)
         return _product(a, x, out)
@@ -157,7 +162,11 @@ class Adjacency:
     def t_matmul(self, values: Tensor, x: Tensor, out: Tensor | None = None) -> Tensor:
         """``A^T @ x`` with the edge weights of ``A`` given in CSR order (``out`` as in
         :meth:`matmul`)."""
-        a = torch.sparse_csr_tensor(self.crow_t, self.col_t, values[self.perm], (self.num_src, self.num_dst),
+        values = values[self.perm]
+        fast = csr_spmm(self.crow_t, self.col_t, values, x, (self.num_src, self.num_dst), out)
+        if fast is not None:
+            return fast
+        a = torch.sparse_csr_tensor(self.crow_t, self.col_t, values, (self.num_src, self.num_dst),
                                      check_invariants=False)
         return _product(a, x, out)
 
