@@ -13,8 +13,11 @@ at the widths a 2-layer model with hidden width 256 and 50 classes aggregates (2
 Kernels, each on the same graph and the same ``h``, rotating order every round:
 
 - ``ours``: ``mmgraph.nn.sparse.Adjacency.matmul`` with GCN's symmetric weights, the product the
-  library's layers run (torch's CSR product, which on x86 calls MKL's sparse BLAS);
+  library's layers run (on CPU the compiled kernel of :mod:`mmgraph.nn.cpu_spmm` when it builds;
+  the results file's header says which ran);
 - ``ours^T``: ``Adjacency.t_matmul``, the same product with the transpose (the backward pass);
+- ``torch CSR``: the same weighted product through torch's sparse CSR tensor (``addmm``), which on
+  x86 calls MKL's sparse BLAS: what ``ours`` ran before the compiled kernel;
 - ``torch reduce``: ``torch.sparse.mm(A, h, reduce="sum")``, torch's own CPU kernel (no MKL);
 - ``dgl copy_u``: DGL's ``update_all(copy_u, sum)``, the unweighted aggregation MAGB's GCN and
   SAGE layers run (their normalisation is an elementwise scaling outside the kernel);
@@ -46,7 +49,7 @@ def kernels(edge_index: torch.Tensor, n: int):
     import dgl
     import dgl.function as fn
 
-    from mmgraph.nn.sparse import Adjacency
+    from mmgraph.nn.sparse import Adjacency, _product
 
     adj = Adjacency.from_edge_index(edge_index, n).with_self_loops()
     w = adj.gcn_weights()
@@ -67,6 +70,7 @@ def kernels(edge_index: torch.Tensor, n: int):
     return {
         "ours": lambda h: adj.matmul(w, h),
         "ours^T": lambda h: adj.t_matmul(w, h),
+        "torch CSR": lambda h: _product(csr, h, None),
         "torch reduce": lambda h: torch.sparse.mm(csr, h, reduce="sum"),
         "dgl copy_u": lambda h: dgl_product(h, None),
         "dgl u_mul_e": lambda h: dgl_product(h, w),
@@ -101,6 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     src, dst = src[keep], dst[keep]
     edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], dim=1)
     fns, adj = kernels(edge_index, args.nodes)
+    from mmgraph.nn import cpu_spmm
+
+    kernel = ("mmgraph's compiled CPU kernel (mmgraph/nn/cpu_spmm.py)" if cpu_spmm.kernel_available()
+              else "torch's CSR product (the compiled kernel is not available)")
     lines = ["| width | kernel | ms (median / min) | ratio to dgl copy_u (median) |", "|---|---|---|---|"]
     raw = []
     for width in args.widths:
@@ -132,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(lines[-len(fns):]), flush=True)
     doc = header[:-1] + [f"- graph: {args.nodes:,} nodes, {edge_index.size(1):,} directed edges plus one self loop "
                          f"per node ({adj.num_edges:,} nonzeros); {torch.get_num_threads()} threads (torch and DGL); "
-                         f"torch {torch.__version__}, DGL {dgl.__version__}", "",
+                         f"torch {torch.__version__}, DGL {dgl.__version__}",
+                         f"- ours ran on: {kernel}", "",
                          "What each kernel is: the docstring of [`benchmarks/spmm_kernels.py`](../spmm_kernels.py).",
                          "", *lines, "", "```", *raw, f"load average at end: {_provenance.load()}", "```", ""]
     _provenance.emit(doc, args.out)
