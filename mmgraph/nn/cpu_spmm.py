@@ -152,7 +152,11 @@ def _load() -> ctypes.CDLL | None:
             path = _library_path(cc)
             if not path.is_file():
                 _build(cc, path)
-            lib = ctypes.CDLL(str(path))
+            try:
+                lib = ctypes.CDLL(str(path))
+            except OSError:  # a cached library that does not load (damaged, copied in): build it again
+                _build(cc, path)
+                lib = ctypes.CDLL(str(path))
             for name in ("mmgraph_csr_spmm_f32", "mmgraph_csr_spmm_f64"):
                 getattr(lib, name).argtypes = _ARGS
                 getattr(lib, name).restype = None

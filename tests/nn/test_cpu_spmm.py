@@ -153,3 +153,20 @@ def test_the_library_is_cached_per_source_and_cpu(fresh, monkeypatch, tmp_path):
     assert cpu_spmm.kernel_available()          # loaded, not rebuilt
     assert built[0].stat().st_mtime_ns == stamp
     assert list((tmp_path / "mmgraph" / "kernels").iterdir()) == built
+
+
+@needs_compiler
+def test_a_damaged_cached_library_is_built_again(fresh, monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cpu_spmm.kernel_available()
+    (built,) = (tmp_path / "mmgraph" / "kernels").glob("csr_spmm-*.so")
+    built.unlink()                      # a new file: this process keeps the library it has mapped
+    built.write_bytes(b"not a shared library")
+    probe = ("import warnings; from mmgraph.nn import cpu_spmm; warnings.simplefilter('error'); "
+             "print(cpu_spmm.kernel_available())")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr[-2000:]
+    assert built.read_bytes()[:4] == b"\x7fELF"
