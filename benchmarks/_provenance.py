@@ -90,3 +90,11 @@ def emit(lines: list[str], out: Path | None) -> None:
     print(text)
     if out:
         Path(out).write_text(text)
+
+
+def sparse_product() -> str:
+    """Which sparse-dense product mmgraph's ``Adjacency`` runs here (results depend on it)."""
+    from mmgraph.nn import cpu_spmm
+
+    return ("mmgraph's compiled CPU kernel (mmgraph/nn/cpu_spmm.py)" if cpu_spmm.kernel_available()
+            else "torch's CSR product (the compiled kernel is not available)")

@@ -761,12 +761,8 @@ def main(argv: list[str] | None = None) -> None:
             f"**Reduced-size check, not the acceptance measurement** (Reddit-M is "
             f"{REDDIT_M['nodes']:,} nodes / {REDDIT_M['edges']:,} edges / {REDDIT_M['dim']}-d; run "
             f"`.venv/bin/python benchmarks/dgl_parity.py` without size options for it).\n")
-    from mmgraph.nn import cpu_spmm
-
-    product = ("mmgraph's compiled CPU kernel (mmgraph/nn/cpu_spmm.py)" if cpu_spmm.kernel_available()
-               else "torch's CSR product (the compiled kernel is not available)")
     doc = header[:-1] + [f"- {desc}", f"- {acc_desc}" if acc_desc else "- accuracy: not run",
-                         f"- our sparse-dense products: {product}", "", note,
+                         f"- our sparse-dense products: {_provenance.sparse_product()}", "", note,
                          "What is compared, the dropout modes and MAGB's configuration of the DGL models: "
                          "see the docstring of [`benchmarks/dgl_parity.py`](../dgl_parity.py).", "",
                          "## Time per epoch and peak memory", "", speed, "",

@@ -105,10 +105,6 @@ def main(argv: list[str] | None = None) -> None:
     src, dst = src[keep], dst[keep]
     edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], dim=1)
     fns, adj = kernels(edge_index, args.nodes)
-    from mmgraph.nn import cpu_spmm
-
-    kernel = ("mmgraph's compiled CPU kernel (mmgraph/nn/cpu_spmm.py)" if cpu_spmm.kernel_available()
-              else "torch's CSR product (the compiled kernel is not available)")
     lines = ["| width | kernel | ms (median / min) | ratio to dgl copy_u (median) |", "|---|---|---|---|"]
     raw = []
     for width in args.widths:
@@ -141,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     doc = header[:-1] + [f"- graph: {args.nodes:,} nodes, {edge_index.size(1):,} directed edges plus one self loop "
                          f"per node ({adj.num_edges:,} nonzeros); {torch.get_num_threads()} threads (torch and DGL); "
                          f"torch {torch.__version__}, DGL {dgl.__version__}",
-                         f"- ours ran on: {kernel}", "",
+                         f"- ours ran on: {_provenance.sparse_product()}", "",
                          "What each kernel is: the docstring of [`benchmarks/spmm_kernels.py`](../spmm_kernels.py).",
                          "", *lines, "", "```", *raw, f"load average at end: {_provenance.load()}", "```", ""]
     _provenance.emit(doc, args.out)

@@ -2,9 +2,10 @@ r"""A compiled CPU kernel for the CSR sparse-dense product ``out = A @ x`` (:cla
 ``matmul`` / ``t_matmul``).
 
 On x86 torch's CPU product of a sparse CSR matrix with a dense one calls MKL's sparse BLAS. At
-Reddit-M's size (99,638 nodes, 1.27M nonzeros, width 256) that took 1.65x the time of DGL's
-aggregation kernel on a 2-core AMD EPYC (``benchmarks/results/spmm_kernels.md``), and it made
-the full-batch GCN and GraphSAGE epochs slower than DGL's. The kernel here is plain C with
+Reddit-M's size (99,638 nodes, 1.27M nonzeros, width 256) that takes 1.72x the time of DGL's
+aggregation kernel on a 2-core AMD EPYC, where this kernel takes 1.02x
+(``benchmarks/results/spmm_kernels.md``); torch's product made the full-batch GCN and GraphSAGE
+epochs slower than DGL's. The kernel here is plain C with
 OpenMP: rows are split over torch's threads, each output row is accumulated two edges at a
 time, and the feature rows of the edges 16 places ahead in the edge list are prefetched, which
 hides most of the latency of the random row reads that bound this product.
@@ -96,10 +97,8 @@ _state: dict[str, object] = {}   # "lib": the loaded library, or "error": why th
 
 
 def _compiler() -> str | None:
-    for name in (os.environ.get("CC"), "cc", "gcc"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
+    found = (shutil.which(name) for name in (os.environ.get("CC"), "cc", "gcc") if name)
+    return next((path for path in found if path), None)
 
 
 def _cpu() -> str:
@@ -140,12 +139,16 @@ def _build(cc: str, target: Path) -> None:
 
 
 def _load() -> ctypes.CDLL | None:
+    """The kernel library, built and loaded on the first call; ``None`` where it is off or fails."""
+    if _state:  # decided already (the common case: no lock on the products' path)
+        return _state.get("lib")  # type: ignore[return-value]
     with _lock:
-        if "lib" in _state or "error" in _state:
+        if _state:
             return _state.get("lib")  # type: ignore[return-value]
+        if os.environ.get(ENV, "").strip().lower() == "torch":
+            _state["error"] = f"{ENV}=torch"
+            return None
         try:
-            if os.environ.get(ENV, "").strip().lower() == "torch":
-                raise _Off()
             cc = _compiler()
             if cc is None:
                 raise OSError("no C compiler found (set CC, or install gcc)")
@@ -161,18 +164,12 @@ def _load() -> ctypes.CDLL | None:
                 getattr(lib, name).argtypes = _ARGS
                 getattr(lib, name).restype = None
             _state["lib"] = lib
-        except _Off:
-            _state["error"] = f"{ENV}=torch"
         except (OSError, subprocess.SubprocessError, AttributeError) as exc:
             _state["error"] = str(exc)
             warnings.warn(f"mmgraph: the CPU sparse-product kernel is not available ({exc}); using torch's "
                           f"product, which gives the same results more slowly (set {ENV}=torch to "
                           f"skip the build)", stacklevel=3)
         return _state.get("lib")  # type: ignore[return-value]
-
-
-class _Off(Exception):
-    pass
 
 
 def kernel_available() -> bool:
